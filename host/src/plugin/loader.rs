@@ -1,0 +1,374 @@
+//! The load path: manifest → digest → API version → compile (cached) → component check →
+//! self-description. A plugin that fails a step is refused with the step and the reason.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kakou_plugin_sdk::model::{DriverDescription, RulesDescription};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+use super::bindings::{driver_world, rules_world};
+use super::cache::{ArtifactCache, CacheOutcome};
+use super::driver::DriverPlugin;
+use super::error::{LoadError, LoadStep};
+use super::manifest::{PluginKind, PluginManifest};
+use super::rules::RulesPlugin;
+use super::sandbox::Sandbox;
+use super::{api, driver, rules};
+
+/// How often the epoch advances; deadlines are rounded up to it.
+const TICK: Duration = Duration::from_millis(2);
+
+/// Policy for [`Runtime::load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Accept a manifest without `wasm.sha256` (a development build).
+    pub allow_unsealed: bool,
+}
+
+/// What the process shares with every loaded plugin: the engine, the linkers and the epoch.
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) driver_linker: Linker<Sandbox>,
+    pub(crate) rules_linker: Linker<Sandbox>,
+    pub(crate) tick: Duration,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The plugin runtime: one engine for the process, an artifact cache, and the load path.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    cache: Option<ArtifactCache>,
+}
+
+/// Why the runtime itself could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the plugin runtime: {0}")]
+pub struct RuntimeError(String);
+
+impl Runtime {
+    /// A runtime caching compiled plugins in `cache_dir` (none: compile every time).
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, RuntimeError> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(true)
+            .parallel_compilation(true);
+        let engine = Engine::new(&config).map_err(|e| RuntimeError(format!("{e:#}")))?;
+
+        let link = |e: wasmtime::Error| RuntimeError(format!("linking host imports: {e:#}"));
+        let mut driver_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut driver_linker).map_err(link)?;
+        driver_world::Driver::add_to_linker::<_, HasSelf<Sandbox>>(&mut driver_linker, |s| s)
+            .map_err(link)?;
+        let mut rules_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut rules_linker).map_err(link)?;
+        rules_world::Rules::add_to_linker::<_, HasSelf<Sandbox>>(&mut rules_linker, |s| s)
+            .map_err(link)?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker_engine = engine.clone();
+        let ticker_stop = stop.clone();
+        std::thread::Builder::new()
+            .name("kakou-epoch".into())
+            .spawn(move || {
+                while !ticker_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
+
+        Ok(Runtime {
+            shared: Arc::new(Shared { engine, driver_linker, rules_linker, tick: TICK, stop }),
+            cache: cache_dir.map(ArtifactCache::new),
+        })
+    }
+
+    /// The default artifact cache folder: `$KAKOU_CACHE_DIR`, else `$XDG_CACHE_HOME/kakou`,
+    /// else `~/.cache/kakou`.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        if let Some(d) = std::env::var_os("KAKOU_CACHE_DIR") {
+            return Some(PathBuf::from(d));
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("kakou").join("artifacts"))
+    }
+
+    /// Runs the load path on a plugin folder.
+    pub fn load(&self, dir: &Path, options: &LoadOptions) -> Result<LoadedPlugin, LoadError> {
+        let manifest = PluginManifest::load(dir)?;
+        let refuse = |step: LoadStep, reason: String| LoadError::Refused {
+            plugin: manifest.id(),
+            dir: manifest.dir().to_path_buf(),
+            step,
+            reason,
+        };
+
+        // Digest.
+        let wasm_path = manifest.wasm_path();
+        let wasm = std::fs::read(&wasm_path).map_err(|e| {
+            refuse(
+                LoadStep::Digest,
+                format!(
+                    "cannot read {}: {e} (build it with `kakou plugin build {}`)",
+                    wasm_path.display(),
+                    manifest.dir().display()
+                ),
+            )
+        })?;
+        let digest: [u8; 32] = Sha256::digest(&wasm).into();
+        match manifest.sha256 {
+            Some(expected) if expected != digest => {
+                return Err(refuse(
+                    LoadStep::Digest,
+                    format!(
+                        "{} has sha256 {}, but the manifest says {}: the file was changed or replaced",
+                        manifest.wasm_file.display(),
+                        hex::encode(digest),
+                        hex::encode(expected)
+                    ),
+                ));
+            }
+            None if !options.allow_unsealed => {
+                return Err(refuse(
+                    LoadStep::Digest,
+                    "the manifest has no `wasm.sha256` (an unsealed development build); package it with `kakou plugin build` or allow development plugins".into(),
+                ));
+            }
+            _ => {}
+        }
+
+        // API version.
+        let api_version = api::select(&manifest.api).map_err(|e| refuse(LoadStep::Api, e))?.clone();
+
+        // Compile.
+        let engine = &self.shared.engine;
+        let (component, cache) = match &self.cache {
+            Some(cache) => cache.load_or_compile(engine, &digest, &wasm),
+            None => Component::new(engine, &wasm)
+                .map(|c| (c, CacheOutcome::Compiled))
+                .map_err(|e| format!("{e:#}")),
+        }
+        .map_err(|e| refuse(LoadStep::Compile, format!("{} is not a valid component: {e}", wasm_path.display())))?;
+
+        // Component check.
+        let shape = Shape::of(engine, &component);
+        let wanted = match manifest.kind {
+            PluginKind::Driver => format!("{}/decoding@{api_version}", api::PACKAGE),
+            PluginKind::Rules => format!("{}/evaluation@{api_version}", api::PACKAGE),
+        };
+        if !shape.exports.iter().any(|e| e == &wanted) {
+            return Err(refuse(
+                LoadStep::Component,
+                format!(
+                    "the manifest says kind = \"{}\", so the component must export {wanted}; it exports: {}",
+                    manifest.kind,
+                    list_or_none(&shape.exports)
+                ),
+            ));
+        }
+        let foreign: Vec<&String> = shape
+            .imports
+            .iter()
+            .filter(|i| !i.starts_with("wasi:") && !i.starts_with(&format!("{}/", api::PACKAGE)))
+            .collect();
+        if !foreign.is_empty() {
+            let names: Vec<String> = foreign.iter().map(|s| s.to_string()).collect();
+            return Err(refuse(
+                LoadStep::Component,
+                format!("the component imports interfaces this host does not provide: {}", names.join(", ")),
+            ));
+        }
+        let link_err = |e: wasmtime::Error| {
+            refuse(LoadStep::Component, format!("cannot link the component's imports: {e:#}"))
+        };
+        let (pre, description) = match manifest.kind {
+            PluginKind::Driver => {
+                let pre = self.shared.driver_linker.instantiate_pre(&component).map_err(link_err)?;
+                let pre = driver_world::DriverPre::new(pre).map_err(link_err)?;
+                let d = driver::describe(&self.shared, &manifest, &pre)
+                    .map_err(|e| refuse(LoadStep::Describe, e.to_string()))?;
+                (Pre::Driver(pre), Description::Driver(d))
+            }
+            PluginKind::Rules => {
+                let pre = self.shared.rules_linker.instantiate_pre(&component).map_err(link_err)?;
+                let pre = rules_world::RulesPre::new(pre).map_err(link_err)?;
+                let d = rules::describe(&self.shared, &manifest, &pre)
+                    .map_err(|e| refuse(LoadStep::Describe, e.to_string()))?;
+                (Pre::Rules(pre), Description::Rules(d))
+            }
+        };
+
+        // Self-description.
+        let (name, version) = description.name_version();
+        if name != manifest.name || version != manifest.version.to_string() {
+            return Err(refuse(
+                LoadStep::Describe,
+                format!(
+                    "the component describes itself as {name}@{version}, but the manifest says {}",
+                    manifest.id()
+                ),
+            ));
+        }
+        if let Description::Driver(d) = &description {
+            for s in &manifest.settings {
+                if !d.settings.iter().any(|spec| spec.key == s.key) {
+                    return Err(refuse(
+                        LoadStep::Describe,
+                        format!(
+                            "manifest setting `{}` is not one the driver understands (it takes: {})",
+                            s.key,
+                            list_or_none(&d.settings.iter().map(|s| s.key.clone()).collect::<Vec<_>>())
+                        ),
+                    ));
+                }
+            }
+        }
+
+        Ok(LoadedPlugin {
+            inner: Arc::new(Inner {
+                shared: self.shared.clone(),
+                manifest,
+                digest,
+                api_version,
+                cache,
+                pre,
+                description,
+                imports: shape.imports,
+            }),
+        })
+    }
+
+    /// Loads a driver plugin; refuses a rules plugin.
+    pub fn load_driver(&self, dir: &Path, options: &LoadOptions) -> Result<DriverPlugin, LoadError> {
+        let loaded = self.load(dir, options)?;
+        loaded.clone().into_driver().ok_or_else(|| wrong_kind(&loaded, PluginKind::Driver))
+    }
+
+    /// Loads a rules plugin; refuses a driver.
+    pub fn load_rules(&self, dir: &Path, options: &LoadOptions) -> Result<RulesPlugin, LoadError> {
+        let loaded = self.load(dir, options)?;
+        loaded.clone().into_rules().ok_or_else(|| wrong_kind(&loaded, PluginKind::Rules))
+    }
+}
+
+fn wrong_kind(p: &LoadedPlugin, wanted: PluginKind) -> LoadError {
+    LoadError::Refused {
+        plugin: p.manifest().id(),
+        dir: p.manifest().dir().to_path_buf(),
+        step: LoadStep::Manifest,
+        reason: format!("a {wanted} plugin is needed here, but this is a {} plugin", p.manifest().kind),
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() { "nothing".into() } else { items.join(", ") }
+}
+
+/// A component's import and export names.
+struct Shape {
+    imports: Vec<String>,
+    exports: Vec<String>,
+}
+
+impl Shape {
+    fn of(engine: &Engine, component: &Component) -> Shape {
+        let ty = component.component_type();
+        Shape {
+            imports: ty.imports(engine).map(|(n, _)| n.to_owned()).collect(),
+            exports: ty.exports(engine).map(|(n, _)| n.to_owned()).collect(),
+        }
+    }
+}
+
+/// Pre-linked instance factory of either world.
+pub(crate) enum Pre {
+    Driver(driver_world::DriverPre<Sandbox>),
+    Rules(rules_world::RulesPre<Sandbox>),
+}
+
+/// What a plugin said about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Description {
+    /// A driver's description.
+    Driver(DriverDescription),
+    /// A rule set's description.
+    Rules(RulesDescription),
+}
+
+impl Description {
+    fn name_version(&self) -> (&str, &str) {
+        match self {
+            Description::Driver(d) => (&d.name, &d.version),
+            Description::Rules(r) => (&r.name, &r.version),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) manifest: PluginManifest,
+    pub(crate) digest: [u8; 32],
+    pub(crate) api_version: semver::Version,
+    pub(crate) cache: CacheOutcome,
+    pub(crate) pre: Pre,
+    pub(crate) description: Description,
+    pub(crate) imports: Vec<String>,
+}
+
+/// A plugin that passed the load path: compiled, linked and described.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl LoadedPlugin {
+    /// Its manifest.
+    pub fn manifest(&self) -> &PluginManifest {
+        &self.inner.manifest
+    }
+    /// sha256 of its component, hex.
+    pub fn digest_hex(&self) -> String {
+        hex::encode(self.inner.digest)
+    }
+    /// The contract version it is linked against.
+    pub fn api_version(&self) -> &semver::Version {
+        &self.inner.api_version
+    }
+    /// Whether its compilation came from the artifact cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.inner.cache
+    }
+    /// What it said about itself.
+    pub fn description(&self) -> &Description {
+        &self.inner.description
+    }
+    /// The component's imports.
+    pub fn imports(&self) -> &[String] {
+        &self.inner.imports
+    }
+    /// As a driver, when it is one.
+    pub fn into_driver(self) -> Option<DriverPlugin> {
+        matches!(self.inner.pre, Pre::Driver(_)).then(|| DriverPlugin { inner: self.inner })
+    }
+    /// As a rule set, when it is one.
+    pub fn into_rules(self) -> Option<RulesPlugin> {
+        matches!(self.inner.pre, Pre::Rules(_)).then(|| RulesPlugin { inner: self.inner })
+    }
+}
+

@@ -1,0 +1,18 @@
+//! Wire-protocol helpers shared by device drivers and rule sets.
+//!
+//! - [`checksum`]: byte checksums (XOR, 8-bit sums, two's complement, mod-128, NMEA, ASCII hex).
+//! - [`crc`]: CRC-16/MODBUS and CRC-16/MCRF4XX, table driven.
+//! - [`frame`]: the resynchronising [`Splitter`] that cuts a byte stream into frames.
+//! - [`iso6346`]: container numbers and their check digit.
+//! - [`plate`]: mainland Chinese licence plates (normalisation and classification).
+
+pub mod checksum;
+pub mod crc;
+pub mod frame;
+pub mod iso6346;
+pub mod plate;
+
+pub use crc::{append_crc16_le, crc16_mcrf4xx, crc16_modbus, verify_crc16_le};
+pub use frame::{Frame, FrameSpec, Rejected, Splitter};
+pub use iso6346::{ContainerError, ContainerNumber};
+pub use plate::{Plate, PlateError, PlateKind};

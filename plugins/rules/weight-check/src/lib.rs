@@ -1,0 +1,263 @@
+//! Weight comparison (重量比对).
+//!
+//! Measured gross weight minus deductions (by the configured method) is compared with the cargo
+//! weight declared on the release documents covering the truck's containers, or naming the
+//! vehicle for bulk cargo. A difference beyond the tolerance sends the truck to inspection; a
+//! missing weight, declaration or tare asks an operator.
+//!
+//! Parameters:
+//! - `weight.deduction`: `vehicle-and-container-tare` (default), `vehicle-tare`, or `none`
+//!   (the declaration is compared with the gross weight).
+//! - `weight.tolerance-percent` (default 3) and `weight.tolerance-kg` (default 0): the allowed
+//!   difference is the larger of the two.
+//! - `weight.container-tare-20-kg` (default 2200) and `weight.container-tare-40-kg` (default
+//!   3800): container tare by ISO size (first digit of the size-type code; 2 = 20 ft, 4 = 40 ft,
+//!   L = 45 ft counts as 40).
+
+use kakou_plugin_sdk::prelude::*;
+
+/// The weight comparison rule.
+pub struct WeightCheck;
+
+/// How tare is taken off the gross weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deduction {
+    None,
+    VehicleTare,
+    VehicleAndContainerTare,
+}
+
+impl Deduction {
+    fn parse(text: Option<String>) -> Result<Self, String> {
+        match text.as_deref().map(str::trim) {
+            None | Some("vehicle-and-container-tare") => Ok(Deduction::VehicleAndContainerTare),
+            Some("vehicle-tare") => Ok(Deduction::VehicleTare),
+            Some("none") => Ok(Deduction::None),
+            Some(other) => Err(format!(
+                "parameter `weight.deduction` = {other:?}: expected `vehicle-and-container-tare`, `vehicle-tare` or `none`"
+            )),
+        }
+    }
+}
+
+fn container_tare(c: &Container, host: &dyn Lookups) -> Result<f64, String> {
+    let size = c.iso_type.as_deref().and_then(|t| t.chars().next());
+    match size {
+        Some('2') => host.number("weight.container-tare-20-kg", 2200.0),
+        Some('4' | 'L') => host.number("weight.container-tare-40-kg", 3800.0),
+        // Unknown size: assume the common 40 ft box, the larger deduction.
+        _ => host.number("weight.container-tare-40-kg", 3800.0),
+    }
+}
+
+/// The declared cargo weight: each covering document counted once.
+fn declared(passage: &Passage, host: &dyn Lookups) -> Option<f64> {
+    let mut docs: Vec<Document> = Vec::new();
+    for c in passage.containers() {
+        docs.extend(host.documents_by_container(&c.number));
+    }
+    if docs.is_empty()
+        && let Some(p) = passage.plate()
+    {
+        docs.extend(host.documents_by_vehicle(&p.text));
+    }
+    for r in passage.documents() {
+        docs.extend(host.document(&r.number));
+    }
+    docs.sort_by(|a, b| a.number.cmp(&b.number));
+    docs.dedup_by(|a, b| a.number == b.number);
+    let weights: Vec<f64> = docs.iter().filter_map(|d| d.declared_kg).collect();
+    (!weights.is_empty()).then(|| weights.iter().sum())
+}
+
+fn vehicle(passage: &Passage, host: &dyn Lookups) -> Option<Vehicle> {
+    passage
+        .plate()
+        .and_then(|p| host.vehicle(&p.text))
+        .or_else(|| passage.tag().and_then(|t| host.vehicle_by_tag(&t.epc)))
+}
+
+impl Rules for WeightCheck {
+    fn describe() -> RulesDescription {
+        RulesDescription {
+            name: "weight-check".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            rule_codes: ["weight.measured", "weight.declared", "weight.tare", "weight.tolerance"]
+                .map(String::from)
+                .to_vec(),
+            parameters: vec![
+                SettingSpec::new("weight.deduction", Some("vehicle-and-container-tare"), "how tare is deducted"),
+                SettingSpec::new("weight.tolerance-percent", Some("3"), "allowed difference, % of declared"),
+                SettingSpec::new("weight.tolerance-kg", Some("0"), "allowed difference, kg (the larger applies)"),
+                SettingSpec::new("weight.container-tare-20-kg", Some("2200"), "tare of a 20 ft container"),
+                SettingSpec::new("weight.container-tare-40-kg", Some("3800"), "tare of a 40 ft container"),
+            ],
+        }
+    }
+
+    fn evaluate(passage: &Passage, host: &dyn Lookups) -> Result<Verdict, String> {
+        let mut verdict = Verdict::default();
+        let method = Deduction::parse(host.parameter("weight.deduction"))?;
+        let percent = host.number("weight.tolerance-percent", 3.0)?;
+        let floor_kg = host.number("weight.tolerance-kg", 0.0)?;
+
+        let Some(weight) = passage.weight().filter(|w| w.stable) else {
+            verdict.check(
+                Check::new("weight.measured", CheckResult::Unknown, "no stable gross weight was read"),
+                Outcome::Manual,
+            );
+            return Ok(verdict);
+        };
+        let gross = weight.kg;
+
+        let Some(declared_kg) = declared(passage, host) else {
+            verdict.check(
+                Check::new("weight.declared", CheckResult::Unknown, "no release document declares a cargo weight"),
+                Outcome::Manual,
+            );
+            return Ok(verdict);
+        };
+
+        let mut deductions = 0.0;
+        if method != Deduction::None {
+            match vehicle(passage, host).and_then(|v| v.tare_kg.map(|t| (v.plate, t))) {
+                Some((plate, tare)) => {
+                    deductions += tare;
+                    verdict.check(
+                        Check::new("weight.tare", CheckResult::Pass, format!("vehicle tare {tare} kg")).about(plate),
+                        Outcome::Manual,
+                    );
+                }
+                None => {
+                    verdict.check(
+                        Check::new("weight.tare", CheckResult::Unknown, "vehicle tare is not registered"),
+                        Outcome::Manual,
+                    );
+                    return Ok(verdict);
+                }
+            }
+            if method == Deduction::VehicleAndContainerTare {
+                for c in passage.containers() {
+                    deductions += container_tare(c, host)?;
+                }
+            }
+        }
+
+        let cargo = gross - deductions;
+        let diff = cargo - declared_kg;
+        let allowed = (declared_kg * percent / 100.0).max(floor_kg);
+        let message = format!(
+            "measured {gross} kg − deductions {deductions} kg = {cargo} kg; declared {declared_kg} kg; \
+             difference {diff:+} kg, allowed ±{allowed} kg"
+        );
+        let result = if diff.abs() <= allowed { CheckResult::Pass } else { CheckResult::Fail };
+        verdict.check(Check::new("weight.tolerance", result, message.clone()), Outcome::Inspect);
+        if result == CheckResult::Fail {
+            verdict.alarm("weight.mismatch", Severity::Warning, message);
+        }
+        Ok(verdict)
+    }
+}
+
+kakou_plugin_sdk::export_rules!(WeightCheck);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kakou_plugin_sdk::harness::Dataset;
+
+    fn data() -> Dataset {
+        Dataset {
+            vehicles: vec![Vehicle {
+                plate: "粤B12345".into(),
+                tag_epc: Some("E2000017221101441890ABCD".into()),
+                enterprise: "E001".into(),
+                tare_kg: Some(15000.0),
+                active: true,
+                ..Default::default()
+            }],
+            documents: vec![Document {
+                kind: DocumentKind::TransitRelease,
+                number: "T5201202611270001".into(),
+                containers: vec!["CSQU3054383".into()],
+                declared_kg: Some(20000.0),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn passage(gross: f64) -> Passage {
+        let obs = |reading: Reading| Observation { device: "d".into(), reading, ..Default::default() };
+        Passage {
+            id: "P1".into(),
+            observations: vec![
+                obs(Weight { kg: gross, stable: true, ..Default::default() }.into()),
+                obs(Plate { text: "粤B12345".into(), confidence: 95, ..Default::default() }.into()),
+                obs(Container {
+                    number: "CSQU3054383".into(),
+                    iso_type: Some("22G1".into()),
+                    confidence: 90,
+                    ..Default::default()
+                }
+                .into()),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn outcome(gross: f64, data: &Dataset) -> Verdict {
+        WeightCheck::evaluate(&passage(gross), &data.at(0)).unwrap()
+    }
+
+    #[test]
+    fn within_tolerance_releases() {
+        // 15000 tare + 2200 container + 20000 cargo = 37200; 3 % of 20000 = 600.
+        let v = outcome(37_700.0, &data());
+        assert_eq!(v.outcome, Outcome::Release, "{v:?}");
+        assert!(v.checks.iter().any(|c| c.code == "weight.tolerance" && c.result == CheckResult::Pass));
+    }
+
+    #[test]
+    fn beyond_tolerance_inspects_with_alarm() {
+        let v = outcome(38_000.0, &data());
+        assert_eq!(v.outcome, Outcome::Inspect);
+        assert_eq!(v.alarms.len(), 1);
+        assert!(v.alarms[0].message.contains("difference +800 kg"), "{}", v.alarms[0].message);
+    }
+
+    #[test]
+    fn deduction_method_and_tolerance_are_parameters() {
+        let mut d = data();
+        d.parameters = vec![
+            Setting::new("weight.deduction", "vehicle-tare"),
+            Setting::new("weight.tolerance-kg", "2500"),
+        ];
+        // 37200 − 15000 = 22200 against 20000: +2200, allowed max(600, 2500).
+        assert_eq!(outcome(37_200.0, &d).outcome, Outcome::Release);
+        d.parameters[1] = Setting::new("weight.tolerance-kg", "1000");
+        assert_eq!(outcome(37_200.0, &d).outcome, Outcome::Inspect);
+    }
+
+    #[test]
+    fn missing_data_asks_an_operator() {
+        let mut d = data();
+        d.vehicles.clear();
+        let v = outcome(37_200.0, &d);
+        assert_eq!(v.outcome, Outcome::Manual);
+        assert_eq!(v.checks[0].code, "weight.tare");
+
+        let mut p = passage(37_200.0);
+        p.observations.remove(0);
+        let v = WeightCheck::evaluate(&p, &data().at(0)).unwrap();
+        assert_eq!((v.outcome, v.checks[0].code.as_str()), (Outcome::Manual, "weight.measured"));
+    }
+
+    #[test]
+    fn bad_parameter_is_an_error_naming_it() {
+        let mut d = data();
+        d.parameters = vec![Setting::new("weight.tolerance-percent", "three")];
+        let e = WeightCheck::evaluate(&passage(1.0), &d.at(0)).unwrap_err();
+        assert_eq!(e, "parameter `weight.tolerance-percent` = \"three\" is not a number");
+    }
+}
