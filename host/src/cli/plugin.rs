@@ -84,9 +84,15 @@ pub struct LoadArgs {
 
 impl LoadArgs {
     fn load(&self, dir: &Path) -> anyhow::Result<LoadedPlugin> {
-        let cache = if self.no_cache { None } else { Runtime::default_cache_dir() };
+        let cache = if self.no_cache {
+            None
+        } else {
+            Runtime::default_cache_dir()
+        };
         let runtime = Runtime::new(cache)?;
-        let options = LoadOptions { allow_unsealed: !self.sealed };
+        let options = LoadOptions {
+            allow_unsealed: !self.sealed,
+        };
         Ok(runtime.load(dir, &options)?)
     }
 }
@@ -103,10 +109,19 @@ impl PluginCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             PluginCommand::Check { dir, load } => check(&dir, &load),
-            PluginCommand::Feed { dir, file, settings, chunk, load } => {
-                feed(&dir, file.as_deref(), &settings, chunk, &load)
-            }
-            PluginCommand::Eval { dir, passage, data, load } => eval(&dir, &passage, data.as_deref(), &load),
+            PluginCommand::Feed {
+                dir,
+                file,
+                settings,
+                chunk,
+                load,
+            } => feed(&dir, file.as_deref(), &settings, chunk, &load),
+            PluginCommand::Eval {
+                dir,
+                passage,
+                data,
+                load,
+            } => eval(&dir, &passage, data.as_deref(), &load),
             PluginCommand::Build { dirs } => {
                 for dir in dirs {
                     let path = build::build(&dir)?;
@@ -134,11 +149,28 @@ fn check(dir: &Path, load: &LoadArgs) -> anyhow::Result<ExitCode> {
     if let Some(v) = &m.vendor {
         writeln!(out, "vendor       {v}")?;
     }
-    writeln!(out, "api          {} (linked against kakou:plugin@{})", m.api, plugin.api_version())?;
-    let seal = if m.sha256.is_some() { "sealed" } else { "unsealed development build" };
+    writeln!(
+        out,
+        "api          {} (linked against kakou:plugin@{})",
+        m.api,
+        plugin.api_version()
+    )?;
+    let seal = if m.sha256.is_some() {
+        "sealed"
+    } else {
+        "unsealed development build"
+    };
     writeln!(out, "sha256       {} ({seal})", plugin.digest_hex())?;
     let caps: Vec<&str> = m.capabilities.iter().map(|c| c.name()).collect();
-    writeln!(out, "capabilities {}", if caps.is_empty() { "none".into() } else { caps.join(", ") })?;
+    writeln!(
+        out,
+        "capabilities {}",
+        if caps.is_empty() {
+            "none".into()
+        } else {
+            caps.join(", ")
+        }
+    )?;
     let l = m.limits;
     writeln!(
         out,
@@ -180,7 +212,10 @@ fn feed(
 ) -> anyhow::Result<ExitCode> {
     let plugin = load.load(dir)?;
     let Some(driver) = plugin.into_driver() else {
-        bail!("{} is a rules plugin; `plugin feed` runs drivers (use `plugin eval`)", dir.display());
+        bail!(
+            "{} is a rules plugin; `plugin feed` runs drivers (use `plugin eval`)",
+            dir.display()
+        );
     };
     let bytes = match file {
         None => read_stdin()?,
@@ -213,14 +248,25 @@ fn feed(
 
 fn read_stdin() -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin().lock().read_to_end(&mut buf).context("cannot read standard input")?;
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut buf)
+        .context("cannot read standard input")?;
     Ok(buf)
 }
 
-fn eval(dir: &Path, passage_path: &Path, data_path: Option<&Path>, load: &LoadArgs) -> anyhow::Result<ExitCode> {
+fn eval(
+    dir: &Path,
+    passage_path: &Path,
+    data_path: Option<&Path>,
+    load: &LoadArgs,
+) -> anyhow::Result<ExitCode> {
     let plugin = load.load(dir)?;
     let Some(rules) = plugin.into_rules() else {
-        bail!("{} is a driver; `plugin eval` runs rule sets (use `plugin feed`)", dir.display());
+        bail!(
+            "{} is a driver; `plugin eval` runs rule sets (use `plugin feed`)",
+            dir.display()
+        );
     };
     let (passage, mut data) = read_passage(passage_path)?;
     if let Some(p) = data_path {
@@ -237,10 +283,10 @@ fn eval(dir: &Path, passage_path: &Path, data_path: Option<&Path>, load: &LoadAr
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column())
-    })
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
 }
 
 /// A passage file: a bare passage, or a passage with its look-up data.

@@ -11,13 +11,17 @@ pub const PROVIDED: &[Version] = &[Version::new(1, 0, 0)];
 
 /// The provided version that satisfies `req`, newest first, or a message saying why none does.
 pub fn select(req: &VersionReq) -> Result<&'static Version, String> {
-    PROVIDED.iter().rev().find(|v| req.matches(v)).ok_or_else(|| {
-        let provided: Vec<String> = PROVIDED.iter().map(ToString::to_string).collect();
-        format!(
-            "the plugin needs {PACKAGE} {req}, but this host provides {}",
-            provided.join(", ")
-        )
-    })
+    PROVIDED
+        .iter()
+        .rev()
+        .find(|v| req.matches(v))
+        .ok_or_else(|| {
+            let provided: Vec<String> = PROVIDED.iter().map(ToString::to_string).collect();
+            format!(
+                "the plugin needs {PACKAGE} {req}, but this host provides {}",
+                provided.join(", ")
+            )
+        })
 }
 
 #[cfg(test)]

@@ -25,9 +25,9 @@ pub(crate) mod rules_world {
     });
 }
 
+pub(crate) use driver_world::exports::kakou::plugin::decoding as wit_decoding;
 pub(crate) use driver_world::kakou::plugin::log as wit_log;
 pub(crate) use driver_world::kakou::plugin::types as wit_types;
-pub(crate) use driver_world::exports::kakou::plugin::decoding as wit_decoding;
 pub(crate) use rules_world::exports::kakou::plugin::evaluation as wit_evaluation;
 pub(crate) use rules_world::kakou::plugin::controls as wit_controls;
 pub(crate) use rules_world::kakou::plugin::documents as wit_documents;

@@ -63,29 +63,49 @@ pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     ensure_target()?;
     let target_dir = target_dir(dir)?.join("wasm");
     let status = Command::new(cargo())
-        .args(["build", "--quiet", "--profile", PROFILE, "--target", TARGET, "--manifest-path"])
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            PROFILE,
+            "--target",
+            TARGET,
+            "--manifest-path",
+        ])
         .arg(&cargo_toml)
         .arg("--target-dir")
         .arg(&target_dir)
         .stdin(Stdio::null())
         .status()
-        .map_err(|e| BuildError::Tool { tool: "cargo build".into(), reason: e.to_string() })?;
+        .map_err(|e| BuildError::Tool {
+            tool: "cargo build".into(),
+            reason: e.to_string(),
+        })?;
     if !status.success() {
-        return Err(BuildError::Cargo { package, status: status.to_string() });
+        return Err(BuildError::Cargo {
+            package,
+            status: status.to_string(),
+        });
     }
     let built = target_dir
         .join(TARGET)
         .join(PROFILE)
         .join(format!("{}.wasm", package.replace('-', "_")));
     if !built.exists() {
-        return Err(BuildError::Missing { package, path: built });
+        return Err(BuildError::Missing {
+            package,
+            path: built,
+        });
     }
     let dest = manifest.wasm_path();
     // Copy to a new name and rename: a reader never sees a half-written component.
     let tmp = dest.with_extension("wasm.tmp");
     std::fs::copy(&built, &tmp)
         .and_then(|_| std::fs::rename(&tmp, &dest))
-        .map_err(|e| BuildError::Tool { tool: format!("copy to {}", dest.display()), reason: e.to_string() })?;
+        .map_err(|e| BuildError::Tool {
+            tool: format!("copy to {}", dest.display()),
+            reason: e.to_string(),
+        })?;
     Ok(dest)
 }
 
@@ -94,9 +114,13 @@ fn cargo() -> String {
 }
 
 fn package_name(cargo_toml: &Path) -> Result<String, BuildError> {
-    let not_a_crate = |reason: String| BuildError::NotACrate { path: cargo_toml.to_path_buf(), reason };
+    let not_a_crate = |reason: String| BuildError::NotACrate {
+        path: cargo_toml.to_path_buf(),
+        reason,
+    };
     let text = std::fs::read_to_string(cargo_toml).map_err(|e| not_a_crate(e.to_string()))?;
-    let value: toml::Table = toml::from_str(&text).map_err(|e| not_a_crate(e.message().to_owned()))?;
+    let value: toml::Table =
+        toml::from_str(&text).map_err(|e| not_a_crate(e.message().to_owned()))?;
     value
         .get("package")
         .and_then(|p| p.get("name"))
@@ -108,29 +132,55 @@ fn package_name(cargo_toml: &Path) -> Result<String, BuildError> {
 /// The workspace's target directory, as cargo reports it.
 fn target_dir(dir: &Path) -> Result<PathBuf, BuildError> {
     let out = Command::new(cargo())
-        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+        ])
         .arg(dir.join("Cargo.toml"))
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| BuildError::Tool { tool: "cargo metadata".into(), reason: e.to_string() })?;
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| BuildError::Tool { tool: "cargo metadata".into(), reason: e.to_string() })?;
+        .map_err(|e| BuildError::Tool {
+            tool: "cargo metadata".into(),
+            reason: e.to_string(),
+        })?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| BuildError::Tool {
+            tool: "cargo metadata".into(),
+            reason: e.to_string(),
+        })?;
     meta.get("target_directory")
         .and_then(|t| t.as_str())
         .map(PathBuf::from)
-        .ok_or_else(|| BuildError::Tool { tool: "cargo metadata".into(), reason: "no target_directory".into() })
+        .ok_or_else(|| BuildError::Tool {
+            tool: "cargo metadata".into(),
+            reason: "no target_directory".into(),
+        })
 }
 
 /// Adds the wasm target through rustup when it is missing.
 fn ensure_target() -> Result<(), BuildError> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET) => Ok(()),
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET) =>
+        {
+            Ok(())
+        }
         Ok(_) => {
             let status = Command::new("rustup")
                 .args(["target", "add", TARGET])
                 .status()
-                .map_err(|e| BuildError::Tool { tool: "rustup target add".into(), reason: e.to_string() })?;
+                .map_err(|e| BuildError::Tool {
+                    tool: "rustup target add".into(),
+                    reason: e.to_string(),
+                })?;
             if status.success() {
                 Ok(())
             } else {

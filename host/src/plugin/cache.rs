@@ -1,8 +1,9 @@
 //! Compiled components cached on disk, keyed by the component's digest and the engine's
 //! compatibility hash, so a restart or a second daemon does not compile again.
 //!
-//! Files are written to a temporary name and renamed into place: an artifact is never changed
-//! while another process may have it mapped. The cache directory must be writable only by the
+//! Files are written to a temporary name and renamed into place, so a reader never sees half an
+//! artifact, and they are read into memory rather than mapped, so a file changed on disk cannot
+//! fault a running daemon. The cache directory must be writable only by the
 //! daemon's user: its files are loaded as native code.
 
 use std::hash::{Hash, Hasher};
@@ -88,7 +89,9 @@ impl ArtifactCache {
         std::fs::create_dir_all(&self.dir)?;
         let tmp = self.dir.join(format!(
             ".{}.{}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact"),
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("artifact"),
             std::process::id()
         ));
         std::fs::write(&tmp, bytes)?;
@@ -96,11 +99,14 @@ impl ArtifactCache {
     }
 }
 
+/// Reads an artifact into memory (not a mapping: a file changed underneath a mapping would
+/// fault the whole daemon) and loads it.
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: the file was produced by `Engine::precompile_component` of an engine with the
+    let bytes = std::fs::read(path)?;
+    // SAFETY: the bytes were produced by `Engine::precompile_component` of an engine with the
     // same compatibility hash (it is part of the file name) and written by this daemon into
     // its own cache directory, which must not be writable by others (module docs). Wasmtime
     // additionally checks the artifact's header and compatibility before using it.
-    unsafe { Component::deserialize_file(engine, path) }
+    unsafe { Component::deserialize(engine, &bytes) }
 }

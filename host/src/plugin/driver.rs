@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use kakou_plugin_sdk::mirror::Mirror;
-use kakou_plugin_sdk::model::{Command, DriverDescription, FeedOutput, Reading, ReadingValue, Setting};
+use kakou_plugin_sdk::model::{
+    Command, DriverDescription, FeedOutput, Reading, ReadingValue, Setting,
+};
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
@@ -29,7 +31,12 @@ impl DriverPlugin {
     pub fn open(&self, settings: &[Setting]) -> Result<DriverInstance, CallError> {
         let mut all = self.inner.manifest.settings.clone();
         all.extend_from_slice(settings);
-        let mut instance = DriverInstance { plugin: self.clone(), settings: all, live: None, faults: 0 };
+        let mut instance = DriverInstance {
+            plugin: self.clone(),
+            settings: all,
+            live: None,
+            faults: 0,
+        };
         instance.live()?;
         Ok(instance)
     }
@@ -48,16 +55,29 @@ pub(crate) fn describe(
     manifest: &PluginManifest,
     pre: &DriverPre<Sandbox>,
 ) -> Result<DriverDescription, CallError> {
-    let fail = |kind| CallError { plugin: manifest.id(), kind };
+    let fail = |kind| CallError {
+        plugin: manifest.id(),
+        kind,
+    };
     let mut store = Sandbox::store(&shared.engine, manifest, Clocks::Real, None);
     Sandbox::arm(&mut store, &manifest.limits, shared.tick);
-    let bindings = pre
-        .instantiate(&mut store)
-        .map_err(|e| fail(classify(&e, &manifest.limits, store.data_mut().take_stderr())))?;
+    let bindings = pre.instantiate(&mut store).map_err(|e| {
+        fail(classify(
+            &e,
+            &manifest.limits,
+            store.data_mut().take_stderr(),
+        ))
+    })?;
     let d = bindings
         .kakou_plugin_decoding()
         .call_describe(&mut store)
-        .map_err(|e| fail(classify(&e, &manifest.limits, store.data_mut().take_stderr())))?;
+        .map_err(|e| {
+            fail(classify(
+                &e,
+                &manifest.limits,
+                store.data_mut().take_stderr(),
+            ))
+        })?;
     Ok(d.mirror())
 }
 
@@ -90,7 +110,10 @@ impl DriverInstance {
     }
 
     fn error(&self, kind: CallErrorKind) -> CallError {
-        CallError { plugin: self.plugin.inner.manifest.id(), kind }
+        CallError {
+            plugin: self.plugin.inner.manifest.id(),
+            kind,
+        }
     }
 
     fn live(&mut self) -> Result<&mut Live, CallError> {
@@ -99,13 +122,26 @@ impl DriverInstance {
             let manifest = &inner.manifest;
             let mut store = Sandbox::store(&inner.shared.engine, manifest, Clocks::Real, None);
             Sandbox::arm(&mut store, &manifest.limits, inner.shared.tick);
-            let instantiated = self.plugin.pre().instantiate(&mut store).and_then(|bindings| {
-                let settings: Vec<super::bindings::wit_types::Setting> = self.settings.clone().mirror();
-                let opened = bindings.kakou_plugin_decoding().call_open(&mut store, &settings)?;
-                Ok((bindings, opened))
-            });
+            let instantiated = self
+                .plugin
+                .pre()
+                .instantiate(&mut store)
+                .and_then(|bindings| {
+                    let settings: Vec<super::bindings::wit_types::Setting> =
+                        self.settings.clone().mirror();
+                    let opened = bindings
+                        .kakou_plugin_decoding()
+                        .call_open(&mut store, &settings)?;
+                    Ok((bindings, opened))
+                });
             match instantiated {
-                Ok((bindings, Ok(decoder))) => self.live = Some(Live { store, bindings, decoder }),
+                Ok((bindings, Ok(decoder))) => {
+                    self.live = Some(Live {
+                        store,
+                        bindings,
+                        decoder,
+                    })
+                }
                 Ok((_, Err(message))) => return Err(self.error(CallErrorKind::Refused(message))),
                 Err(e) => {
                     let panic = store.data_mut().take_stderr();
@@ -142,7 +178,10 @@ impl DriverInstance {
                 if bytes <= limits.max_output_bytes {
                     return Ok(r);
                 }
-                CallErrorKind::OversizedResult { bytes, limit: limits.max_output_bytes }
+                CallErrorKind::OversizedResult {
+                    bytes,
+                    limit: limits.max_output_bytes,
+                }
             }
             Err(e) => classify(&e, &limits, stderr),
         };
@@ -158,7 +197,10 @@ impl DriverInstance {
         self.call(
             |o: &FeedOutput| output_size(o),
             |store, b, decoder| {
-                b.kakou_plugin_decoding().decoder().call_feed(store, decoder, data).map(Mirror::mirror)
+                b.kakou_plugin_decoding()
+                    .decoder()
+                    .call_feed(store, decoder, data)
+                    .map(Mirror::mirror)
             },
         )
     }
@@ -166,7 +208,9 @@ impl DriverInstance {
     /// Hands back and forgets the decoder's unconsumed bytes.
     pub fn drain(&mut self) -> Result<Vec<u8>, CallError> {
         self.call(Vec::len, |store, b, decoder| {
-            b.kakou_plugin_decoding().decoder().call_drain(store, decoder)
+            b.kakou_plugin_decoding()
+                .decoder()
+                .call_drain(store, decoder)
         })
     }
 
@@ -174,7 +218,11 @@ impl DriverInstance {
     pub fn poll(&mut self) -> Result<Option<Vec<u8>>, CallError> {
         self.call(
             |o: &Option<Vec<u8>>| o.as_ref().map_or(0, Vec::len),
-            |store, b, decoder| b.kakou_plugin_decoding().decoder().call_poll(store, decoder),
+            |store, b, decoder| {
+                b.kakou_plugin_decoding()
+                    .decoder()
+                    .call_poll(store, decoder)
+            },
         )
     }
 
@@ -184,7 +232,9 @@ impl DriverInstance {
         let result = self.call(
             |r: &Result<Vec<u8>, String>| r.as_ref().map_or(0, Vec::len),
             |store, b, decoder| {
-                b.kakou_plugin_decoding().decoder().call_encode(store, decoder, &wit_command)
+                b.kakou_plugin_decoding()
+                    .decoder()
+                    .call_encode(store, decoder, &wit_command)
             },
         )?;
         result.map_err(|m| self.error(CallErrorKind::Refused(m)))
@@ -194,11 +244,18 @@ impl DriverInstance {
 /// Approximate heap size of a decoded batch, for the result limit.
 fn output_size(o: &FeedOutput) -> usize {
     o.readings.iter().map(reading_size).sum::<usize>()
-        + o.rejected.iter().map(|r| 16 + r.reason.len()).sum::<usize>()
+        + o.rejected
+            .iter()
+            .map(|r| 16 + r.reason.len())
+            .sum::<usize>()
 }
 
 fn reading_size(r: &Reading) -> usize {
-    let attrs: usize = r.attributes.iter().map(|a| 16 + a.key.len() + a.value.len()).sum();
+    let attrs: usize = r
+        .attributes
+        .iter()
+        .map(|a| 16 + a.key.len() + a.value.len())
+        .sum();
     let body = match &r.value {
         ReadingValue::Plate(p) => p.text.len() + p.char_confidence.len(),
         ReadingValue::Tag(t) => t.epc.len(),

@@ -125,7 +125,9 @@ impl fmt::Display for CallErrorKind {
             CallErrorKind::Timeout { deadline_ms } => {
                 write!(f, "did not return within its {deadline_ms} ms deadline")
             }
-            CallErrorKind::OutOfFuel { fuel } => write!(f, "ran out of fuel ({fuel} units per call)"),
+            CallErrorKind::OutOfFuel { fuel } => {
+                write!(f, "ran out of fuel ({fuel} units per call)")
+            }
             CallErrorKind::MemoryLimit { desired, limit } => write!(
                 f,
                 "tried to grow its memory to {} KiB, over its {} KiB limit",
@@ -133,9 +135,15 @@ impl fmt::Display for CallErrorKind {
                 limit / 1024
             ),
             CallErrorKind::OversizedResult { bytes, limit } => {
-                write!(f, "returned {bytes} bytes, over its {limit}-byte result limit")
+                write!(
+                    f,
+                    "returned {bytes} bytes, over its {limit}-byte result limit"
+                )
             }
-            CallErrorKind::CapabilityDenied { capability, function } => write!(
+            CallErrorKind::CapabilityDenied {
+                capability,
+                function,
+            } => write!(
                 f,
                 "called {function} without the `{capability}` capability (declare it under [capabilities] imports in plugin.toml)"
             ),

@@ -92,7 +92,13 @@ impl Runtime {
             .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
 
         Ok(Runtime {
-            shared: Arc::new(Shared { engine, driver_linker, rules_linker, tick: TICK, stop }),
+            shared: Arc::new(Shared {
+                engine,
+                driver_linker,
+                rules_linker,
+                tick: TICK,
+                stop,
+            }),
             cache: cache_dir.map(ArtifactCache::new),
         })
     }
@@ -154,7 +160,9 @@ impl Runtime {
         }
 
         // API version.
-        let api_version = api::select(&manifest.api).map_err(|e| refuse(LoadStep::Api, e))?.clone();
+        let api_version = api::select(&manifest.api)
+            .map_err(|e| refuse(LoadStep::Api, e))?
+            .clone();
 
         // Compile.
         let engine = &self.shared.engine;
@@ -164,7 +172,12 @@ impl Runtime {
                 .map(|c| (c, CacheOutcome::Compiled))
                 .map_err(|e| format!("{e:#}")),
         }
-        .map_err(|e| refuse(LoadStep::Compile, format!("{} is not a valid component: {e}", wasm_path.display())))?;
+        .map_err(|e| {
+            refuse(
+                LoadStep::Compile,
+                format!("{} is not a valid component: {e}", wasm_path.display()),
+            )
+        })?;
 
         // Component check.
         let shape = Shape::of(engine, &component);
@@ -191,22 +204,36 @@ impl Runtime {
             let names: Vec<String> = foreign.iter().map(|s| s.to_string()).collect();
             return Err(refuse(
                 LoadStep::Component,
-                format!("the component imports interfaces this host does not provide: {}", names.join(", ")),
+                format!(
+                    "the component imports interfaces this host does not provide: {}",
+                    names.join(", ")
+                ),
             ));
         }
         let link_err = |e: wasmtime::Error| {
-            refuse(LoadStep::Component, format!("cannot link the component's imports: {e:#}"))
+            refuse(
+                LoadStep::Component,
+                format!("cannot link the component's imports: {e:#}"),
+            )
         };
         let (pre, description) = match manifest.kind {
             PluginKind::Driver => {
-                let pre = self.shared.driver_linker.instantiate_pre(&component).map_err(link_err)?;
+                let pre = self
+                    .shared
+                    .driver_linker
+                    .instantiate_pre(&component)
+                    .map_err(link_err)?;
                 let pre = driver_world::DriverPre::new(pre).map_err(link_err)?;
                 let d = driver::describe(&self.shared, &manifest, &pre)
                     .map_err(|e| refuse(LoadStep::Describe, e.to_string()))?;
                 (Pre::Driver(pre), Description::Driver(d))
             }
             PluginKind::Rules => {
-                let pre = self.shared.rules_linker.instantiate_pre(&component).map_err(link_err)?;
+                let pre = self
+                    .shared
+                    .rules_linker
+                    .instantiate_pre(&component)
+                    .map_err(link_err)?;
                 let pre = rules_world::RulesPre::new(pre).map_err(link_err)?;
                 let d = rules::describe(&self.shared, &manifest, &pre)
                     .map_err(|e| refuse(LoadStep::Describe, e.to_string()))?;
@@ -233,7 +260,9 @@ impl Runtime {
                         format!(
                             "manifest setting `{}` is not one the driver understands (it takes: {})",
                             s.key,
-                            list_or_none(&d.settings.iter().map(|s| s.key.clone()).collect::<Vec<_>>())
+                            list_or_none(
+                                &d.settings.iter().map(|s| s.key.clone()).collect::<Vec<_>>()
+                            )
                         ),
                     ));
                 }
@@ -255,15 +284,25 @@ impl Runtime {
     }
 
     /// Loads a driver plugin; refuses a rules plugin.
-    pub fn load_driver(&self, dir: &Path, options: &LoadOptions) -> Result<DriverPlugin, LoadError> {
+    pub fn load_driver(
+        &self,
+        dir: &Path,
+        options: &LoadOptions,
+    ) -> Result<DriverPlugin, LoadError> {
         let loaded = self.load(dir, options)?;
-        loaded.clone().into_driver().ok_or_else(|| wrong_kind(&loaded, PluginKind::Driver))
+        loaded
+            .clone()
+            .into_driver()
+            .ok_or_else(|| wrong_kind(&loaded, PluginKind::Driver))
     }
 
     /// Loads a rules plugin; refuses a driver.
     pub fn load_rules(&self, dir: &Path, options: &LoadOptions) -> Result<RulesPlugin, LoadError> {
         let loaded = self.load(dir, options)?;
-        loaded.clone().into_rules().ok_or_else(|| wrong_kind(&loaded, PluginKind::Rules))
+        loaded
+            .clone()
+            .into_rules()
+            .ok_or_else(|| wrong_kind(&loaded, PluginKind::Rules))
     }
 }
 
@@ -272,12 +311,19 @@ fn wrong_kind(p: &LoadedPlugin, wanted: PluginKind) -> LoadError {
         plugin: p.manifest().id(),
         dir: p.manifest().dir().to_path_buf(),
         step: LoadStep::Manifest,
-        reason: format!("a {wanted} plugin is needed here, but this is a {} plugin", p.manifest().kind),
+        reason: format!(
+            "a {wanted} plugin is needed here, but this is a {} plugin",
+            p.manifest().kind
+        ),
     }
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "nothing".into() } else { items.join(", ") }
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// A component's import and export names.
@@ -371,4 +417,3 @@ impl LoadedPlugin {
         matches!(self.inner.pre, Pre::Rules(_)).then(|| RulesPlugin { inner: self.inner })
     }
 }
-

@@ -21,9 +21,9 @@ pub mod manifest;
 pub mod rules;
 mod sandbox;
 
+pub use cache::CacheOutcome;
 pub use driver::{DriverInstance, DriverPlugin};
 pub use error::{CallError, CallErrorKind, LoadError, LoadStep};
-pub use cache::CacheOutcome;
 pub use loader::{Description, LoadOptions, LoadedPlugin, Runtime, RuntimeError};
 pub use manifest::{Capability, Limits, ManifestError, PluginKind, PluginManifest};
 pub use rules::RulesPlugin;

@@ -24,15 +24,22 @@ pub(crate) fn describe(
     manifest: &PluginManifest,
     pre: &RulesPre<Sandbox>,
 ) -> Result<RulesDescription, CallError> {
-    let fail = |kind| CallError { plugin: manifest.id(), kind };
+    let fail = |kind| CallError {
+        plugin: manifest.id(),
+        kind,
+    };
     let mut store = Sandbox::store(&shared.engine, manifest, Clocks::FrozenAt(0), None);
     Sandbox::arm(&mut store, &manifest.limits, shared.tick);
     let result = pre
         .instantiate(&mut store)
         .and_then(|b| b.kakou_plugin_evaluation().call_describe(&mut store));
-    result
-        .map(Mirror::mirror)
-        .map_err(|e| fail(classify(&e, &manifest.limits, store.data_mut().take_stderr())))
+    result.map(Mirror::mirror).map_err(|e| {
+        fail(classify(
+            &e,
+            &manifest.limits,
+            store.data_mut().take_stderr(),
+        ))
+    })
 }
 
 impl RulesPlugin {
@@ -51,17 +58,25 @@ impl RulesPlugin {
         let inner = &self.inner;
         let manifest = &inner.manifest;
         let limits = manifest.limits;
-        let fail = |kind| CallError { plugin: manifest.id(), kind };
+        let fail = |kind| CallError {
+            plugin: manifest.id(),
+            kind,
+        };
         let Pre::Rules(pre) = &inner.pre else {
             unreachable!("RulesPlugin is only built from a rules plugin")
         };
-        let mut store =
-            Sandbox::store(&inner.shared.engine, manifest, Clocks::FrozenAt(passage.now_ms), lookups);
+        let mut store = Sandbox::store(
+            &inner.shared.engine,
+            manifest,
+            Clocks::FrozenAt(passage.now_ms),
+            lookups,
+        );
         Sandbox::arm(&mut store, &limits, inner.shared.tick);
         let wit_passage = passage.clone().mirror();
-        let result = pre
-            .instantiate(&mut store)
-            .and_then(|b| b.kakou_plugin_evaluation().call_evaluate(&mut store, &wit_passage));
+        let result = pre.instantiate(&mut store).and_then(|b| {
+            b.kakou_plugin_evaluation()
+                .call_evaluate(&mut store, &wit_passage)
+        });
         let data = store.data_mut();
         data.report_dropped_logs();
         let stderr = data.take_stderr();
@@ -89,6 +104,10 @@ fn verdict_size(v: &Verdict) -> usize {
         .iter()
         .map(|c| 32 + c.code.len() + c.message.len() + c.subject.as_ref().map_or(0, String::len))
         .sum();
-    let alarms: usize = v.alarms.iter().map(|a| 32 + a.code.len() + a.message.len()).sum();
+    let alarms: usize = v
+        .alarms
+        .iter()
+        .map(|a| 32 + a.code.len() + a.message.len())
+        .sum();
     16 + checks + alarms
 }

@@ -10,18 +10,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kakou_plugin_sdk::Lookups;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use kakou_plugin_sdk::mirror::Mirror;
 use kakou_plugin_sdk::model::{Level, SubjectKind};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{
-    wit_controls, wit_documents, wit_history, wit_log, wit_parameters, wit_passage, wit_registrations,
-    wit_types,
+    wit_controls, wit_documents, wit_history, wit_log, wit_parameters, wit_passage,
+    wit_registrations, wit_types,
 };
 use super::error::{CallErrorKind, Denied, MemoryLimitHit};
 use super::manifest::{Capability, Limits, PluginManifest};
@@ -60,7 +60,11 @@ impl ResourceLimiter for Limiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
-            return Err(MemoryLimitHit { desired, limit: self.memory_bytes }.into());
+            return Err(MemoryLimitHit {
+                desired,
+                limit: self.memory_bytes,
+            }
+            .into());
         }
         Ok(true)
     }
@@ -143,7 +147,9 @@ impl Sandbox {
         let data = Sandbox {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limiter: Limiter { memory_bytes: manifest.limits.memory_bytes },
+            limiter: Limiter {
+                memory_bytes: manifest.limits.memory_bytes,
+            },
             plugin: manifest.id().into(),
             capabilities: manifest.capabilities.clone(),
             lookups,
@@ -169,7 +175,8 @@ impl Sandbox {
         data.logs_dropped = 0;
     }
 
-    /// Logs stderr written since the last look; returns its last line (a panic message).
+    /// Logs stderr written since the last look; returns the last panic message in it, or its
+    /// last line.
     pub(crate) fn take_stderr(&mut self) -> Option<String> {
         let all = self.stderr.contents();
         if all.len() <= self.stderr_seen {
@@ -177,10 +184,20 @@ impl Sandbox {
         }
         let text = String::from_utf8_lossy(&all[self.stderr_seen..]).into_owned();
         self.stderr_seen = all.len();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
+        for line in &lines {
             tracing::warn!(plugin = %self.plugin, "stderr: {line}");
         }
-        text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned)
+        let from = lines
+            .iter()
+            .rposition(|l| l.contains("panicked at"))
+            .unwrap_or(lines.len().saturating_sub(1));
+        let tail = lines.get(from..).unwrap_or_default().join(" ");
+        (!tail.is_empty()).then_some(tail)
     }
 
     /// Says how many log lines were dropped in the last call.
@@ -195,7 +212,11 @@ impl Sandbox {
         if self.capabilities.contains(&capability) {
             Ok(())
         } else {
-            Err(Denied { capability: capability.name(), function }.into())
+            Err(Denied {
+                capability: capability.name(),
+                function,
+            }
+            .into())
         }
     }
 
@@ -205,15 +226,27 @@ impl Sandbox {
 }
 
 /// Turns a failed call's error into a typed reason. `panic` is the last stderr line, if any.
-pub(crate) fn classify(error: &wasmtime::Error, limits: &Limits, panic: Option<String>) -> CallErrorKind {
+pub(crate) fn classify(
+    error: &wasmtime::Error,
+    limits: &Limits,
+    panic: Option<String>,
+) -> CallErrorKind {
     if let Some(d) = error.downcast_ref::<Denied>() {
-        return CallErrorKind::CapabilityDenied { capability: d.capability, function: d.function };
+        return CallErrorKind::CapabilityDenied {
+            capability: d.capability,
+            function: d.function,
+        };
     }
     if let Some(m) = error.downcast_ref::<MemoryLimitHit>() {
-        return CallErrorKind::MemoryLimit { desired: m.desired, limit: m.limit };
+        return CallErrorKind::MemoryLimit {
+            desired: m.desired,
+            limit: m.limit,
+        };
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => CallErrorKind::Timeout { deadline_ms: limits.deadline_ms },
+        Some(Trap::Interrupt) => CallErrorKind::Timeout {
+            deadline_ms: limits.deadline_ms,
+        },
         Some(Trap::OutOfFuel) => CallErrorKind::OutOfFuel { fuel: limits.fuel },
         Some(trap) => CallErrorKind::Trap(match panic {
             Some(p) => format!("{trap}; the plugin said: {p}"),
@@ -228,7 +261,10 @@ pub(crate) fn classify(error: &wasmtime::Error, limits: &Limits, panic: Option<S
 
 impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -265,23 +301,41 @@ impl wit_log::Host for Sandbox {
 }
 
 impl wit_registrations::Host for Sandbox {
-    fn vehicle_by_plate(&mut self, plate: String) -> wasmtime::Result<Option<wit_registrations::Vehicle>> {
+    fn vehicle_by_plate(
+        &mut self,
+        plate: String,
+    ) -> wasmtime::Result<Option<wit_registrations::Vehicle>> {
         self.grant(Capability::Registrations, "registrations.vehicle-by-plate")?;
         Ok(self.lookups().and_then(|l| l.vehicle(&plate)).mirror())
     }
-    fn vehicle_by_tag(&mut self, epc: String) -> wasmtime::Result<Option<wit_registrations::Vehicle>> {
+    fn vehicle_by_tag(
+        &mut self,
+        epc: String,
+    ) -> wasmtime::Result<Option<wit_registrations::Vehicle>> {
         self.grant(Capability::Registrations, "registrations.vehicle-by-tag")?;
         Ok(self.lookups().and_then(|l| l.vehicle_by_tag(&epc)).mirror())
     }
-    fn driver_by_card(&mut self, uid: String) -> wasmtime::Result<Option<wit_registrations::TruckDriver>> {
+    fn driver_by_card(
+        &mut self,
+        uid: String,
+    ) -> wasmtime::Result<Option<wit_registrations::TruckDriver>> {
         self.grant(Capability::Registrations, "registrations.driver-by-card")?;
         Ok(self.lookups().and_then(|l| l.driver_by_card(&uid)).mirror())
     }
-    fn enterprise_by_code(&mut self, code: String) -> wasmtime::Result<Option<wit_registrations::Enterprise>> {
-        self.grant(Capability::Registrations, "registrations.enterprise-by-code")?;
+    fn enterprise_by_code(
+        &mut self,
+        code: String,
+    ) -> wasmtime::Result<Option<wit_registrations::Enterprise>> {
+        self.grant(
+            Capability::Registrations,
+            "registrations.enterprise-by-code",
+        )?;
         Ok(self.lookups().and_then(|l| l.enterprise(&code)).mirror())
     }
-    fn station_by_code(&mut self, code: String) -> wasmtime::Result<Option<wit_registrations::Station>> {
+    fn station_by_code(
+        &mut self,
+        code: String,
+    ) -> wasmtime::Result<Option<wit_registrations::Station>> {
         self.grant(Capability::Registrations, "registrations.station-by-code")?;
         Ok(self.lookups().and_then(|l| l.station(&code)).mirror())
     }
@@ -290,11 +344,19 @@ impl wit_registrations::Host for Sandbox {
 impl wit_documents::Host for Sandbox {
     fn by_container(&mut self, number: String) -> wasmtime::Result<Vec<wit_documents::Document>> {
         self.grant(Capability::Documents, "documents.by-container")?;
-        Ok(self.lookups().map(|l| l.documents_by_container(&number)).unwrap_or_default().mirror())
+        Ok(self
+            .lookups()
+            .map(|l| l.documents_by_container(&number))
+            .unwrap_or_default()
+            .mirror())
     }
     fn by_vehicle(&mut self, plate: String) -> wasmtime::Result<Vec<wit_documents::Document>> {
         self.grant(Capability::Documents, "documents.by-vehicle")?;
-        Ok(self.lookups().map(|l| l.documents_by_vehicle(&plate)).unwrap_or_default().mirror())
+        Ok(self
+            .lookups()
+            .map(|l| l.documents_by_vehicle(&plate))
+            .unwrap_or_default()
+            .mirror())
     }
     fn by_number(&mut self, number: String) -> wasmtime::Result<Option<wit_documents::Document>> {
         self.grant(Capability::Documents, "documents.by-number")?;
@@ -310,7 +372,11 @@ impl wit_controls::Host for Sandbox {
     ) -> wasmtime::Result<Vec<wit_controls::ControlOrder>> {
         self.grant(Capability::ControlOrders, "controls.active")?;
         let kind: SubjectKind = kind.mirror();
-        Ok(self.lookups().map(|l| l.control_orders(kind, &subject)).unwrap_or_default().mirror())
+        Ok(self
+            .lookups()
+            .map(|l| l.control_orders(kind, &subject))
+            .unwrap_or_default()
+            .mirror())
     }
 }
 

@@ -80,10 +80,13 @@ pub fn log(level: model::Level, message: &str) {
 #[macro_export]
 macro_rules! export_driver {
     ($driver:ty) => {
-        #[doc(hidden)]
-        type __KakouDriverExport = $crate::guest::driver::DriverExport<$driver>;
-        $crate::guest::driver::bindings::__export_driver_world!(
-            __KakouDriverExport with_types_in $crate::guest::driver::bindings
-        );
+        // Only a wasm build exports the world: native builds (tests) keep the plain Rust.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type __KakouDriverExport = $crate::guest::driver::DriverExport<$driver>;
+            $crate::guest::driver::bindings::__export_driver_world!(
+                __KakouDriverExport with_types_in $crate::guest::driver::bindings
+            );
+        };
     };
 }

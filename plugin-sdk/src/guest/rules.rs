@@ -96,10 +96,13 @@ impl Lookups for HostLookups {
 #[macro_export]
 macro_rules! export_rules {
     ($rules:ty) => {
-        #[doc(hidden)]
-        type __KakouRulesExport = $crate::guest::rules::RulesExport<$rules>;
-        $crate::guest::rules::bindings::__export_rules_world!(
-            __KakouRulesExport with_types_in $crate::guest::rules::bindings
-        );
+        // Only a wasm build exports the world: native builds (tests) keep the plain Rust.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type __KakouRulesExport = $crate::guest::rules::RulesExport<$rules>;
+            $crate::guest::rules::bindings::__export_rules_world!(
+                __KakouRulesExport with_types_in $crate::guest::rules::bindings
+            );
+        };
     };
 }

@@ -1538,6 +1538,9 @@ mod tests {
 
 impl From<Rejected> for crate::model::Rejected {
     fn from(r: Rejected) -> Self {
-        crate::model::Rejected { reason: r.reason, bytes: u32::try_from(r.bytes).unwrap_or(u32::MAX) }
+        crate::model::Rejected {
+            reason: r.reason,
+            bytes: u32::try_from(r.bytes).unwrap_or(u32::MAX),
+        }
     }
 }

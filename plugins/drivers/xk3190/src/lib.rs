@@ -35,7 +35,10 @@ pub struct Xk3190 {
 /// Checks a candidate frame's shape and checksum.
 fn validate(frame: &[u8]) -> Result<(), String> {
     if frame[FRAME_LEN - 1] != ETX {
-        return Err(format!("frame ends with {:02X}, expected ETX 03", frame[FRAME_LEN - 1]));
+        return Err(format!(
+            "frame ends with {:02X}, expected ETX 03",
+            frame[FRAME_LEN - 1]
+        ));
     }
     let body = &frame[1..9];
     if !matches!(body[0], b'+' | b'-') {
@@ -45,20 +48,31 @@ fn validate(frame: &[u8]) -> Result<(), String> {
         return Err("weight digits are not all ASCII digits".into());
     }
     if body[7] > b'4' {
-        return Err(format!("decimal count '{}' is out of range 0..4", body[7] as char));
+        return Err(format!(
+            "decimal count '{}' is out of range 0..4",
+            body[7] as char
+        ));
     }
-    let sent = checksum::parse_hex_pair(frame[9], frame[10])
-        .ok_or_else(|| format!("checksum bytes {:02X} {:02X} are not hex digits", frame[9], frame[10]))?;
+    let sent = checksum::parse_hex_pair(frame[9], frame[10]).ok_or_else(|| {
+        format!(
+            "checksum bytes {:02X} {:02X} are not hex digits",
+            frame[9], frame[10]
+        )
+    })?;
     let computed = checksum::xor(body);
     if sent != computed {
-        return Err(format!("checksum {computed:02X} computed, frame says {sent:02X}"));
+        return Err(format!(
+            "checksum {computed:02X} computed, frame says {sent:02X}"
+        ));
     }
     Ok(())
 }
 
 /// Kilograms from a validated frame.
 fn weight_of(frame: &[u8]) -> f64 {
-    let digits = frame[2..8].iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+    let digits = frame[2..8]
+        .iter()
+        .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
     let decimals = i32::from(frame[8] - b'0');
     let kg = f64::from(digits) / 10f64.powi(decimals);
     if frame[1] == b'-' { -kg } else { kg }
@@ -77,8 +91,14 @@ impl Xk3190 {
         }
         self.last_reported = Some((kg, stable));
         out.readings.push(
-            Weight { kg, stable, kind: WeightKind::Gross, tare_kg: None, out_of_range: false }
-                .into(),
+            Weight {
+                kg,
+                stable,
+                kind: WeightKind::Gross,
+                tare_kg: None,
+                out_of_range: false,
+            }
+            .into(),
         );
     }
 }
@@ -115,15 +135,25 @@ impl Driver for Xk3190 {
         let stable_count = config.get::<u32>("stable-count", 3)?.max(1);
         let band_kg = config.get::<f64>("stable-band-kg", 0.0)?;
         if !(band_kg >= 0.0) {
-            return Err(format!("setting `stable-band-kg`: expected a non-negative number, got {band_kg}"));
+            return Err(format!(
+                "setting `stable-band-kg`: expected a non-negative number, got {band_kg}"
+            ));
         }
         let report = match config.text("report").unwrap_or("change") {
             "change" => Report::Change,
             "every" => Report::Every,
-            other => return Err(format!("setting `report`: expected `change` or `every`, got {other:?}")),
+            other => {
+                return Err(format!(
+                    "setting `report`: expected `change` or `every`, got {other:?}"
+                ));
+            }
         };
         Ok(Xk3190 {
-            frames: Splitter::new(FrameSpec::Fixed { start: STX, len: FRAME_LEN, end: None }),
+            frames: Splitter::new(FrameSpec::Fixed {
+                start: STX,
+                len: FRAME_LEN,
+                end: None,
+            }),
             stable_count,
             band_kg,
             report,
@@ -157,7 +187,9 @@ mod tests {
     use kakou_plugin_sdk::harness::{feed_split, open};
 
     /// The example frame: +3260 kg.
-    const EXAMPLE: [u8; 12] = [0x02, 0x2B, 0x30, 0x30, 0x33, 0x32, 0x36, 0x30, 0x30, 0x31, 0x43, 0x03];
+    const EXAMPLE: [u8; 12] = [
+        0x02, 0x2B, 0x30, 0x30, 0x33, 0x32, 0x36, 0x30, 0x30, 0x31, 0x43, 0x03,
+    ];
 
     fn frame(sign: u8, digits: &str, decimals: u8) -> Vec<u8> {
         let mut body = vec![sign];
@@ -195,7 +227,15 @@ mod tests {
         let out = feed_split::<Xk3190>(&[], &input);
         assert_eq!(kgs(&out), vec![(3260.0, false), (3260.0, true)]);
         let every = feed_split::<Xk3190>(&[("report", "every"), ("stable-count", "2")], &input);
-        assert_eq!(kgs(&every), vec![(3260.0, false), (3260.0, true), (3260.0, true), (3260.0, true)]);
+        assert_eq!(
+            kgs(&every),
+            vec![
+                (3260.0, false),
+                (3260.0, true),
+                (3260.0, true),
+                (3260.0, true)
+            ]
+        );
     }
 
     #[test]
@@ -204,7 +244,10 @@ mod tests {
         input.extend(frame(b'+', "010020", 0));
         input.extend(frame(b'+', "010000", 0));
         let out = feed_split::<Xk3190>(&[("stable-band-kg", "20"), ("report", "every")], &input);
-        assert_eq!(kgs(&out), vec![(10000.0, false), (10020.0, false), (10000.0, true)]);
+        assert_eq!(
+            kgs(&out),
+            vec![(10000.0, false), (10020.0, false), (10000.0, true)]
+        );
     }
 
     #[test]
@@ -226,7 +269,11 @@ mod tests {
         let out = feed_split::<Xk3190>(&[], &input);
         assert_eq!(kgs(&out), vec![(3260.0, false), (5000.0, false)]);
         assert_eq!(out.rejected.len(), 2, "{:?}", out.rejected);
-        assert!(out.rejected[1].reason.contains("checksum"), "{:?}", out.rejected);
+        assert!(
+            out.rejected[1].reason.contains("checksum"),
+            "{:?}",
+            out.rejected
+        );
         let dropped: u32 = out.rejected.iter().map(|r| r.bytes).sum();
         assert_eq!(dropped as usize, 7 + 12);
     }
@@ -241,7 +288,17 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused() {
-        assert!(open::<Xk3190>(&[("report", "sometimes")]).err().unwrap().contains("`report`"));
-        assert!(open::<Xk3190>(&[("baud", "9600")]).err().unwrap().contains("unknown setting `baud`"));
+        assert!(
+            open::<Xk3190>(&[("report", "sometimes")])
+                .err()
+                .unwrap()
+                .contains("`report`")
+        );
+        assert!(
+            open::<Xk3190>(&[("baud", "9600")])
+                .err()
+                .unwrap()
+                .contains("unknown setting `baud`")
+        );
     }
 }

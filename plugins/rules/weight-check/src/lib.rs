@@ -82,15 +82,40 @@ impl Rules for WeightCheck {
         RulesDescription {
             name: "weight-check".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            rule_codes: ["weight.measured", "weight.declared", "weight.tare", "weight.tolerance"]
-                .map(String::from)
-                .to_vec(),
+            rule_codes: [
+                "weight.measured",
+                "weight.declared",
+                "weight.tare",
+                "weight.tolerance",
+            ]
+            .map(String::from)
+            .to_vec(),
             parameters: vec![
-                SettingSpec::new("weight.deduction", Some("vehicle-and-container-tare"), "how tare is deducted"),
-                SettingSpec::new("weight.tolerance-percent", Some("3"), "allowed difference, % of declared"),
-                SettingSpec::new("weight.tolerance-kg", Some("0"), "allowed difference, kg (the larger applies)"),
-                SettingSpec::new("weight.container-tare-20-kg", Some("2200"), "tare of a 20 ft container"),
-                SettingSpec::new("weight.container-tare-40-kg", Some("3800"), "tare of a 40 ft container"),
+                SettingSpec::new(
+                    "weight.deduction",
+                    Some("vehicle-and-container-tare"),
+                    "how tare is deducted",
+                ),
+                SettingSpec::new(
+                    "weight.tolerance-percent",
+                    Some("3"),
+                    "allowed difference, % of declared",
+                ),
+                SettingSpec::new(
+                    "weight.tolerance-kg",
+                    Some("0"),
+                    "allowed difference, kg (the larger applies)",
+                ),
+                SettingSpec::new(
+                    "weight.container-tare-20-kg",
+                    Some("2200"),
+                    "tare of a 20 ft container",
+                ),
+                SettingSpec::new(
+                    "weight.container-tare-40-kg",
+                    Some("3800"),
+                    "tare of a 40 ft container",
+                ),
             ],
         }
     }
@@ -103,7 +128,11 @@ impl Rules for WeightCheck {
 
         let Some(weight) = passage.weight().filter(|w| w.stable) else {
             verdict.check(
-                Check::new("weight.measured", CheckResult::Unknown, "no stable gross weight was read"),
+                Check::new(
+                    "weight.measured",
+                    CheckResult::Unknown,
+                    "no stable gross weight was read",
+                ),
                 Outcome::Manual,
             );
             return Ok(verdict);
@@ -112,7 +141,11 @@ impl Rules for WeightCheck {
 
         let Some(declared_kg) = declared(passage, host) else {
             verdict.check(
-                Check::new("weight.declared", CheckResult::Unknown, "no release document declares a cargo weight"),
+                Check::new(
+                    "weight.declared",
+                    CheckResult::Unknown,
+                    "no release document declares a cargo weight",
+                ),
                 Outcome::Manual,
             );
             return Ok(verdict);
@@ -124,13 +157,22 @@ impl Rules for WeightCheck {
                 Some((plate, tare)) => {
                     deductions += tare;
                     verdict.check(
-                        Check::new("weight.tare", CheckResult::Pass, format!("vehicle tare {tare} kg")).about(plate),
+                        Check::new(
+                            "weight.tare",
+                            CheckResult::Pass,
+                            format!("vehicle tare {tare} kg"),
+                        )
+                        .about(plate),
                         Outcome::Manual,
                     );
                 }
                 None => {
                     verdict.check(
-                        Check::new("weight.tare", CheckResult::Unknown, "vehicle tare is not registered"),
+                        Check::new(
+                            "weight.tare",
+                            CheckResult::Unknown,
+                            "vehicle tare is not registered",
+                        ),
                         Outcome::Manual,
                     );
                     return Ok(verdict);
@@ -150,8 +192,15 @@ impl Rules for WeightCheck {
             "measured {gross} kg − deductions {deductions} kg = {cargo} kg; declared {declared_kg} kg; \
              difference {diff:+} kg, allowed ±{allowed} kg"
         );
-        let result = if diff.abs() <= allowed { CheckResult::Pass } else { CheckResult::Fail };
-        verdict.check(Check::new("weight.tolerance", result, message.clone()), Outcome::Inspect);
+        let result = if diff.abs() <= allowed {
+            CheckResult::Pass
+        } else {
+            CheckResult::Fail
+        };
+        verdict.check(
+            Check::new("weight.tolerance", result, message.clone()),
+            Outcome::Inspect,
+        );
         if result == CheckResult::Fail {
             verdict.alarm("weight.mismatch", Severity::Warning, message);
         }
@@ -188,12 +237,26 @@ mod tests {
     }
 
     fn passage(gross: f64) -> Passage {
-        let obs = |reading: Reading| Observation { device: "d".into(), reading, ..Default::default() };
+        let obs = |reading: Reading| Observation {
+            device: "d".into(),
+            reading,
+            ..Default::default()
+        };
         Passage {
             id: "P1".into(),
             observations: vec![
-                obs(Weight { kg: gross, stable: true, ..Default::default() }.into()),
-                obs(Plate { text: "粤B12345".into(), confidence: 95, ..Default::default() }.into()),
+                obs(Weight {
+                    kg: gross,
+                    stable: true,
+                    ..Default::default()
+                }
+                .into()),
+                obs(Plate {
+                    text: "粤B12345".into(),
+                    confidence: 95,
+                    ..Default::default()
+                }
+                .into()),
                 obs(Container {
                     number: "CSQU3054383".into(),
                     iso_type: Some("22G1".into()),
@@ -215,7 +278,11 @@ mod tests {
         // 15000 tare + 2200 container + 20000 cargo = 37200; 3 % of 20000 = 600.
         let v = outcome(37_700.0, &data());
         assert_eq!(v.outcome, Outcome::Release, "{v:?}");
-        assert!(v.checks.iter().any(|c| c.code == "weight.tolerance" && c.result == CheckResult::Pass));
+        assert!(
+            v.checks
+                .iter()
+                .any(|c| c.code == "weight.tolerance" && c.result == CheckResult::Pass)
+        );
     }
 
     #[test]
@@ -223,7 +290,11 @@ mod tests {
         let v = outcome(38_000.0, &data());
         assert_eq!(v.outcome, Outcome::Inspect);
         assert_eq!(v.alarms.len(), 1);
-        assert!(v.alarms[0].message.contains("difference +800 kg"), "{}", v.alarms[0].message);
+        assert!(
+            v.alarms[0].message.contains("difference +800 kg"),
+            "{}",
+            v.alarms[0].message
+        );
     }
 
     #[test]
@@ -250,7 +321,10 @@ mod tests {
         let mut p = passage(37_200.0);
         p.observations.remove(0);
         let v = WeightCheck::evaluate(&p, &data().at(0)).unwrap();
-        assert_eq!((v.outcome, v.checks[0].code.as_str()), (Outcome::Manual, "weight.measured"));
+        assert_eq!(
+            (v.outcome, v.checks[0].code.as_str()),
+            (Outcome::Manual, "weight.measured")
+        );
     }
 
     #[test]
@@ -258,6 +332,9 @@ mod tests {
         let mut d = data();
         d.parameters = vec![Setting::new("weight.tolerance-percent", "three")];
         let e = WeightCheck::evaluate(&passage(1.0), &d.at(0)).unwrap_err();
-        assert_eq!(e, "parameter `weight.tolerance-percent` = \"three\" is not a number");
+        assert_eq!(
+            e,
+            "parameter `weight.tolerance-percent` = \"three\" is not a number"
+        );
     }
 }

@@ -1,0 +1,467 @@
+//! The plugin runtime against real components built from source: the two real plugins, and
+//! hostile plugins whose every fault must cost one call and never the host.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use kakou_host::plugin::{
+    CacheOutcome, CallErrorKind, LoadOptions, LoadStep, RulesPlugin, Runtime,
+};
+use kakou_host::sdk::harness::{Dataset, DatasetView};
+use kakou_host::sdk::model::*;
+use kakou_host::sdk::{Lookups, Rules};
+
+const XK3190: &str = "plugins/drivers/xk3190";
+const WEIGHT: &str = "plugins/rules/weight-check";
+const HOSTILE_RULES: &str = "tests/plugins/hostile-rules";
+const HOSTILE_DRIVER: &str = "tests/plugins/hostile-driver";
+
+/// The DOMAIN.md example frame: +3260 kg.
+const EXAMPLE: [u8; 12] = [
+    0x02, 0x2B, 0x30, 0x30, 0x33, 0x32, 0x36, 0x30, 0x30, 0x31, 0x43, 0x03,
+];
+
+fn dev() -> LoadOptions {
+    LoadOptions {
+        allow_unsealed: true,
+    }
+}
+
+fn runtime() -> Runtime {
+    Runtime::new(None).expect("runtime")
+}
+
+fn rules(rt: &Runtime, rel: &str) -> RulesPlugin {
+    rt.load_rules(&common::plugin(rel), &dev())
+        .expect("load rules")
+}
+
+fn passage(id: &str) -> Passage {
+    Passage {
+        id: id.into(),
+        now_ms: 1_790_000_000_000,
+        ..Default::default()
+    }
+}
+
+fn weights(out: &FeedOutput) -> Vec<(f64, bool)> {
+    out.readings
+        .iter()
+        .filter_map(|r| match &r.value {
+            ReadingValue::Weight(w) => Some((w.kg, w.stable)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn xk3190_decodes_the_example_however_it_is_cut() {
+    let rt = runtime();
+    let driver = rt.load_driver(&common::plugin(XK3190), &dev()).unwrap();
+    let mut d = driver.open(&[]).unwrap();
+    let whole = d.feed(&EXAMPLE).unwrap();
+    assert_eq!(weights(&whole), vec![(3260.0, false)]);
+
+    for cut in 1..EXAMPLE.len() {
+        let mut d = driver.open(&[]).unwrap();
+        let mut out = d.feed(&EXAMPLE[..cut]).unwrap();
+        assert!(out.readings.is_empty());
+        out = d.feed(&EXAMPLE[cut..]).unwrap();
+        assert_eq!(weights(&out), vec![(3260.0, false)], "cut at {cut}");
+    }
+
+    let mut d = driver.open(&[Setting::new("stable-count", "2")]).unwrap();
+    let mut input = b"\x00\xffjunk+-".to_vec();
+    input.extend(EXAMPLE);
+    input.extend(EXAMPLE);
+    let out = d.feed(&input).unwrap();
+    assert_eq!(weights(&out), vec![(3260.0, false), (3260.0, true)]);
+    assert_eq!(out.rejected.len(), 1);
+    assert_eq!(out.rejected[0].bytes, 8);
+}
+
+#[test]
+fn driver_settings_are_checked_by_the_driver() {
+    let rt = runtime();
+    let driver = rt.load_driver(&common::plugin(XK3190), &dev()).unwrap();
+    let e = driver
+        .open(&[Setting::new("baud", "9600")])
+        .err()
+        .expect("refused");
+    assert_eq!(e.plugin, "xk3190@1.0.0");
+    assert!(
+        matches!(&e.kind, CallErrorKind::Refused(m) if m.starts_with("unknown setting `baud`")),
+        "{e}"
+    );
+}
+
+fn weight_data() -> Dataset {
+    Dataset {
+        vehicles: vec![Vehicle {
+            plate: "粤B12345".into(),
+            enterprise: "E001".into(),
+            tare_kg: Some(15_000.0),
+            active: true,
+            ..Default::default()
+        }],
+        documents: vec![Document {
+            kind: DocumentKind::TransitRelease,
+            number: "T001".into(),
+            containers: vec!["CSQU3054383".into()],
+            declared_kg: Some(20_000.0),
+            ..Default::default()
+        }],
+        parameters: vec![Setting::new("weight.tolerance-percent", "2")],
+        ..Default::default()
+    }
+}
+
+fn weighed(gross: f64) -> Passage {
+    let obs = |reading: Reading| Observation {
+        device: "dev".into(),
+        reading,
+        ..Default::default()
+    };
+    Passage {
+        observations: vec![
+            obs(Weight {
+                kg: gross,
+                stable: true,
+                ..Default::default()
+            }
+            .into()),
+            obs(Plate {
+                text: "粤B12345".into(),
+                confidence: 97,
+                ..Default::default()
+            }
+            .into()),
+            obs(Container {
+                number: "CSQU3054383".into(),
+                iso_type: Some("22G1".into()),
+                confidence: 92,
+                ..Default::default()
+            }
+            .into()),
+        ],
+        ..passage("P-weight")
+    }
+}
+
+#[test]
+fn weight_check_in_the_sandbox_agrees_with_native() {
+    let rt = runtime();
+    let plugin = rules(&rt, WEIGHT);
+    let data = Arc::new(weight_data());
+    for gross in [37_200.0, 37_500.0, 37_700.0, 36_500.0] {
+        let p = weighed(gross);
+        let view = DatasetView::new(data.clone(), p.now_ms);
+        let native = kakou_rules_weight_check::WeightCheck::evaluate(&p, &view).unwrap();
+        let sandboxed = plugin.evaluate(&p, Some(Arc::new(view))).unwrap();
+        assert_eq!(sandboxed, native, "gross {gross}");
+    }
+    let lookups: Arc<dyn Lookups + Send + Sync> = Arc::new(DatasetView::new(data, 0));
+    assert_eq!(
+        plugin
+            .evaluate(&weighed(37_200.0), Some(lookups.clone()))
+            .unwrap()
+            .outcome,
+        Outcome::Release
+    );
+    let v = plugin.evaluate(&weighed(37_700.0), Some(lookups)).unwrap();
+    assert_eq!(v.outcome, Outcome::Inspect);
+    assert_eq!(v.alarms[0].code, "weight.mismatch");
+}
+
+#[test]
+fn hostile_rules_each_cost_one_call() {
+    let rt = runtime();
+    let hostile = rules(&rt, HOSTILE_RULES);
+    let cases: Vec<(&str, Box<dyn Fn(&CallErrorKind) -> bool>)> = vec![
+        (
+            "loop",
+            Box::new(|k| matches!(k, CallErrorKind::OutOfFuel { fuel: 20_000_000 })),
+        ),
+        (
+            "grow",
+            Box::new(
+                |k| matches!(k, CallErrorKind::MemoryLimit { limit, .. } if *limit == 16 << 20),
+            ),
+        ),
+        (
+            "trap",
+            Box::new(
+                |k| matches!(k, CallErrorKind::Trap(m) if m.contains("hostile plugin panics on purpose")),
+            ),
+        ),
+        (
+            "huge",
+            Box::new(
+                |k| matches!(k, CallErrorKind::OversizedResult { bytes, limit: 65_536 } if *bytes > 2_000_000),
+            ),
+        ),
+        (
+            "sneak",
+            Box::new(|k| {
+                *k == CallErrorKind::CapabilityDenied {
+                    capability: "control-orders",
+                    function: "controls.active",
+                }
+            }),
+        ),
+        (
+            "refuse",
+            Box::new(|k| *k == CallErrorKind::Refused("cannot decide: no data".into())),
+        ),
+    ];
+    for (id, expected) in cases {
+        let e = hostile.evaluate(&passage(id), None).expect_err(id);
+        assert_eq!(e.plugin, "hostile-rules@0.1.0");
+        assert!(expected(&e.kind), "{id}: unexpected {e}");
+        // The next call runs on a fresh instance and works.
+        let v = hostile.evaluate(&passage("ok"), None).unwrap();
+        assert_eq!(v.outcome, Outcome::Release, "after {id}");
+    }
+}
+
+#[test]
+fn an_endless_loop_with_fuel_to_spare_hits_the_deadline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::variant(HOSTILE_RULES, tmp.path(), |m| {
+        m.replace("fuel = 20000000", "fuel = 1000000000000000")
+            .replace("deadline-ms = 2000", "deadline-ms = 50")
+    });
+    let rt = runtime();
+    let hostile = rt.load_rules(&dir, &dev()).unwrap();
+    let e = hostile.evaluate(&passage("loop"), None).unwrap_err();
+    assert_eq!(e.kind, CallErrorKind::Timeout { deadline_ms: 50 });
+    assert!(
+        e.to_string()
+            .contains("did not return within its 50 ms deadline"),
+        "{e}"
+    );
+    assert_eq!(
+        hostile.evaluate(&passage("ok"), None).unwrap().outcome,
+        Outcome::Release
+    );
+}
+
+#[test]
+fn the_host_keeps_serving_other_plugins_while_one_misbehaves() {
+    let rt = runtime();
+    let weight = rules(&rt, WEIGHT);
+    let hostile = rules(&rt, HOSTILE_RULES);
+    let data: Arc<dyn Lookups + Send + Sync> =
+        Arc::new(DatasetView::new(Arc::new(weight_data()), 0));
+    let worker = std::thread::spawn(move || {
+        (0..100)
+            .map(|_| {
+                weight
+                    .evaluate(&weighed(37_200.0), Some(data.clone()))
+                    .map(|v| v.outcome)
+            })
+            .collect::<Vec<_>>()
+    });
+    for id in ["loop", "grow", "trap", "huge", "sneak"]
+        .iter()
+        .cycle()
+        .take(15)
+    {
+        assert!(hostile.evaluate(&passage(id), None).is_err());
+    }
+    let outcomes = worker.join().expect("the worker thread did not panic");
+    assert_eq!(outcomes.len(), 100);
+    assert!(
+        outcomes.iter().all(|o| o == &Ok(Outcome::Release)),
+        "{outcomes:?}"
+    );
+}
+
+#[test]
+fn rules_see_the_passage_time_not_the_clock() {
+    let rt = runtime();
+    let hostile = rules(&rt, HOSTILE_RULES);
+    let v = hostile.evaluate(&passage("clock"), None).unwrap();
+    assert_eq!(v.checks[0].message, "1790000000000");
+}
+
+#[test]
+fn parameters_reach_rules_through_the_declared_capability() {
+    let rt = runtime();
+    let hostile = rules(&rt, HOSTILE_RULES);
+    let data = Dataset {
+        parameters: vec![Setting::new("hostile.greeting", "你好")],
+        ..Default::default()
+    };
+    let v = hostile
+        .evaluate(
+            &passage("ok"),
+            Some(Arc::new(DatasetView::new(Arc::new(data), 0))),
+        )
+        .unwrap();
+    assert_eq!(v.checks[0].message, "你好");
+}
+
+#[test]
+fn hostile_driver_faults_are_contained_and_the_instance_rebuilt() {
+    let rt = runtime();
+    let driver = rt
+        .load_driver(&common::plugin(HOSTILE_DRIVER), &dev())
+        .unwrap();
+    let mut d = driver.open(&[]).unwrap();
+    let raw_kind = |out: &FeedOutput| match &out.readings[0].value {
+        ReadingValue::Raw(r) => r.kind.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(raw_kind(&d.feed(b"a").unwrap()), "call-1");
+    assert_eq!(raw_kind(&d.feed(b"b").unwrap()), "call-2");
+    let faults: [(&[u8], fn(&CallErrorKind) -> bool); 4] = [
+        (
+            b"trap",
+            |k| matches!(k, CallErrorKind::Trap(m) if m.contains("hostile driver panics on purpose")),
+        ),
+        (b"loop", |k| matches!(k, CallErrorKind::OutOfFuel { .. })),
+        (b"grow", |k| matches!(k, CallErrorKind::MemoryLimit { .. })),
+        (b"huge", |k| {
+            matches!(k, CallErrorKind::OversizedResult { limit: 65_536, .. })
+        }),
+    ];
+    for (n, (input, expected)) in faults.iter().enumerate() {
+        let e = d.feed(input).unwrap_err();
+        assert_eq!(e.plugin, "hostile-driver@0.1.0");
+        assert!(
+            expected(&e.kind),
+            "{}: unexpected {e}",
+            String::from_utf8_lossy(input)
+        );
+        assert_eq!(d.faults(), n as u64 + 1);
+        // A fresh instance: its call counter starts again.
+        assert_eq!(raw_kind(&d.feed(b"c").unwrap()), "call-1");
+    }
+}
+
+fn refused_at(dir: &Path, options: &LoadOptions) -> (LoadStep, String) {
+    let e = runtime().load(dir, options).err().expect("refused");
+    (e.step(), e.to_string())
+}
+
+#[test]
+fn a_plugin_asking_for_api_2_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::variant(HOSTILE_RULES, tmp.path(), |m| {
+        m.replace("api = \"^1.0\"", "api = \"^2.0\"")
+    });
+    let (step, msg) = refused_at(&dir, &dev());
+    assert_eq!(step, LoadStep::Api);
+    assert!(
+        msg.ends_with("the plugin needs kakou:plugin ^2.0, but this host provides 1.0.0"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn digests_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = common::plugin(XK3190);
+    let digest = hex_digest(&good.join("plugin.wasm"));
+
+    let sealed = common::variant(XK3190, &tmp.path().join("sealed"), |m| {
+        format!("{m}\n[wasm]\nsha256 = \"{digest}\"\n")
+    });
+    let loaded = runtime().load(&sealed, &LoadOptions::default()).unwrap();
+    assert_eq!(loaded.digest_hex(), digest);
+
+    let wrong = "0".repeat(64);
+    let tampered = common::variant(XK3190, &tmp.path().join("tampered"), |m| {
+        format!("{m}\n[wasm]\nsha256 = \"{wrong}\"\n")
+    });
+    let (step, msg) = refused_at(&tampered, &dev());
+    assert_eq!(step, LoadStep::Digest);
+    assert!(
+        msg.contains(&format!(
+            "plugin.wasm has sha256 {digest}, but the manifest says {wrong}"
+        )),
+        "{msg}"
+    );
+
+    let (step, msg) = refused_at(&good, &LoadOptions::default());
+    assert_eq!(step, LoadStep::Digest);
+    assert!(msg.contains("no `wasm.sha256`"), "{msg}");
+}
+
+fn hex_digest(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn a_component_of_the_wrong_kind_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::variant(HOSTILE_RULES, tmp.path(), |m| {
+        m.replace("kind = \"rules\"", "kind = \"driver\"")
+            .replace("[capabilities]\nimports = [\"parameters\"]\n", "")
+    });
+    let (step, msg) = refused_at(&dir, &dev());
+    assert_eq!(step, LoadStep::Component, "{msg}");
+    assert!(
+        msg.contains(
+            "must export kakou:plugin/decoding@1.0.0; it exports: kakou:plugin/evaluation@1.0.0"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_manifest_that_misnames_the_component_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::variant(XK3190, tmp.path(), |m| {
+        m.replace("version = \"1.0.0\"", "version = \"1.0.1\"")
+    });
+    let (step, msg) = refused_at(&dir, &dev());
+    assert_eq!(step, LoadStep::Describe);
+    assert!(
+        msg.contains("describes itself as xk3190@1.0.0, but the manifest says xk3190@1.0.1"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn garbage_instead_of_a_component_is_refused_at_compile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::variant(XK3190, tmp.path(), |m| m);
+    std::fs::write(dir.join("plugin.wasm"), b"\0asm but not really").unwrap();
+    let (step, msg) = refused_at(&dir, &dev());
+    assert_eq!(step, LoadStep::Compile, "{msg}");
+}
+
+#[test]
+fn compiled_artifacts_are_cached_and_a_corrupt_cache_is_recompiled() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = common::plugin(XK3190);
+    let first = Runtime::new(Some(cache.path().to_path_buf()))
+        .unwrap()
+        .load(&dir, &dev())
+        .unwrap();
+    assert_eq!(first.cache_outcome(), CacheOutcome::Compiled);
+    let second = Runtime::new(Some(cache.path().to_path_buf()))
+        .unwrap()
+        .load(&dir, &dev())
+        .unwrap();
+    assert_eq!(second.cache_outcome(), CacheOutcome::Hit);
+
+    let files: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    std::fs::write(&files[0], b"not an artifact").unwrap();
+    let third = Runtime::new(Some(cache.path().to_path_buf()))
+        .unwrap()
+        .load(&dir, &dev())
+        .unwrap();
+    assert_eq!(third.cache_outcome(), CacheOutcome::Compiled);
+    let mut d = third.into_driver().unwrap().open(&[]).unwrap();
+    assert_eq!(weights(&d.feed(&EXAMPLE).unwrap()), vec![(3260.0, false)]);
+}
