@@ -23,6 +23,9 @@ const EXAMPLE: [u8; 12] = [
     0x02, 0x2B, 0x30, 0x30, 0x33, 0x32, 0x36, 0x30, 0x30, 0x31, 0x43, 0x03,
 ];
 
+/// What a failed call's error must look like.
+type Expect = Box<dyn Fn(&CallErrorKind) -> bool>;
+
 fn dev() -> LoadOptions {
     LoadOptions {
         allow_unsealed: true,
@@ -179,7 +182,7 @@ fn weight_check_in_the_sandbox_agrees_with_native() {
 fn hostile_rules_each_cost_one_call() {
     let rt = runtime();
     let hostile = rules(&rt, HOSTILE_RULES);
-    let cases: Vec<(&str, Box<dyn Fn(&CallErrorKind) -> bool>)> = vec![
+    let cases: Vec<(&str, Expect)> = vec![
         (
             "loop",
             Box::new(|k| matches!(k, CallErrorKind::OutOfFuel { fuel: 20_000_000 })),
@@ -317,16 +320,25 @@ fn hostile_driver_faults_are_contained_and_the_instance_rebuilt() {
     };
     assert_eq!(raw_kind(&d.feed(b"a").unwrap()), "call-1");
     assert_eq!(raw_kind(&d.feed(b"b").unwrap()), "call-2");
-    let faults: [(&[u8], fn(&CallErrorKind) -> bool); 4] = [
+    let faults: [(&[u8], Expect); 4] = [
         (
             b"trap",
-            |k| matches!(k, CallErrorKind::Trap(m) if m.contains("hostile driver panics on purpose")),
+            Box::new(
+                |k| matches!(k, CallErrorKind::Trap(m) if m.contains("hostile driver panics on purpose")),
+            ),
         ),
-        (b"loop", |k| matches!(k, CallErrorKind::OutOfFuel { .. })),
-        (b"grow", |k| matches!(k, CallErrorKind::MemoryLimit { .. })),
-        (b"huge", |k| {
-            matches!(k, CallErrorKind::OversizedResult { limit: 65_536, .. })
-        }),
+        (
+            b"loop",
+            Box::new(|k| matches!(k, CallErrorKind::OutOfFuel { .. })),
+        ),
+        (
+            b"grow",
+            Box::new(|k| matches!(k, CallErrorKind::MemoryLimit { .. })),
+        ),
+        (
+            b"huge",
+            Box::new(|k| matches!(k, CallErrorKind::OversizedResult { limit: 65_536, .. })),
+        ),
     ];
     for (n, (input, expected)) in faults.iter().enumerate() {
         let e = d.feed(input).unwrap_err();
@@ -393,7 +405,9 @@ fn digests_are_checked() {
 
 fn hex_digest(path: &Path) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+    hex::encode(sha2::Sha256::digest(
+        std::fs::read(path).expect("component"),
+    ))
 }
 
 #[test]

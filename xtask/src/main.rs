@@ -1,1 +1,147 @@
-fn main() {}
+//! `cargo xtask …`: the project's own chores, so a fresh machine needs only the Rust toolchain.
+//!
+//! - `cargo xtask test`: add the wasm32-wasip2 target, build every plugin, run every test.
+//! - `cargo xtask demo`: build the plugins and run the demo.
+//! - `cargo xtask plugins`: build every plugin crate into its component.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+const TARGET: &str = "wasm32-wasip2";
+/// Folders whose sub-folders with a plugin.toml are plugin crates.
+const PLUGIN_ROOTS: &[&str] = &["plugins/drivers", "plugins/rules", "tests/plugins"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("demo") => demo(&args[1..]),
+        Some("plugins") => plugins(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <test|demo|plugins> [args…]\n\n  \
+                 test     add the wasm target, build the plugins, run all tests (extra args go to cargo test)\n  \
+                 demo     build the plugins and run the demo (extra args go to `kakou demo`)\n  \
+                 plugins  build every plugin crate into its component"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn run(mut cmd: Command) -> anyhow::Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ensure_target() -> anyhow::Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match out {
+        Ok(o)
+            if String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => {
+            let mut add = Command::new("rustup");
+            add.args(["target", "add", TARGET]);
+            run(add)
+        }
+        Err(_) => {
+            eprintln!("xtask: rustup not found; assuming the toolchain has {TARGET}");
+            Ok(())
+        }
+    }
+}
+
+fn plugin_dirs() -> anyhow::Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for r in PLUGIN_ROOTS {
+        let Ok(entries) = std::fs::read_dir(root().join(r)) else {
+            continue;
+        };
+        for e in entries {
+            let p = e?.path();
+            if p.join("plugin.toml").exists() && p.join("Cargo.toml").exists() {
+                dirs.push(p.strip_prefix(root()).map(Path::to_path_buf).unwrap_or(p));
+            }
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn plugins() -> anyhow::Result<()> {
+    ensure_target()?;
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--package",
+        "kakou-host",
+        "--bin",
+        "kakou",
+        "--",
+        "plugin",
+        "build",
+    ]);
+    cmd.args(plugin_dirs()?);
+    run(cmd)
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    plugins()?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"]).args(extra);
+    run(cmd)
+}
+
+fn demo(extra: &[String]) -> anyhow::Result<()> {
+    plugins()?;
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--release",
+        "--package",
+        "kakou-host",
+        "--bin",
+        "kakou",
+        "--",
+        "demo",
+    ]);
+    cmd.args(extra);
+    run(cmd)
+}

@@ -30,6 +30,18 @@ pub enum Command {
     /// Check, build and try plugins (drivers and rule sets).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Run the demo lane: simulated trucks decided by the real plugins.
+    Demo {
+        /// How many trucks.
+        #[arg(long, default_value_t = 8)]
+        trucks: u32,
+        /// Pause between trucks, milliseconds.
+        #[arg(long, default_value_t = 400)]
+        pace_ms: u64,
+        /// Folder holding drivers/ and rules/ plugin folders.
+        #[arg(long)]
+        plugins: Option<std::path::PathBuf>,
+    },
 }
 
 impl Cli {
@@ -37,6 +49,19 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<std::process::ExitCode> {
         match self.command {
             Command::Plugin(c) => c.run(),
+            Command::Demo {
+                trucks,
+                pace_ms,
+                plugins,
+            } => {
+                let options = crate::demo::DemoOptions {
+                    plugins: plugins.unwrap_or_else(crate::demo::default_plugins_dir),
+                    trucks,
+                    pace: std::time::Duration::from_millis(pace_ms),
+                };
+                crate::demo::run(&options, &mut std::io::stdout().lock())?;
+                Ok(std::process::ExitCode::SUCCESS)
+            }
         }
     }
 }

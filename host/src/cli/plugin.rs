@@ -285,8 +285,19 @@ fn eval(
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
+    parse_json(path, &text)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> anyhow::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        anyhow::anyhow!("{}:{}:{}: {message}", path.display(), e.line(), e.column())
+    })
 }
 
 /// A passage file: a bare passage, or a passage with its look-up data.
@@ -298,14 +309,15 @@ fn read_passage(path: &Path) -> anyhow::Result<(Passage, Dataset)> {
         #[serde(default)]
         data: Dataset,
     }
-    let value: serde_json::Value = read_json(path)?;
-    let with_data = value.get("passage").is_some();
-    let parsed = if with_data {
-        serde_json::from_value::<WithData>(value).map(|w| (w.passage, w.data))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: serde_json::Value = parse_json(path, &text)?;
+    let parsed = if value.get("passage").is_some() {
+        parse_json::<WithData>(path, &text).map(|w| (w.passage, w.data))
     } else {
-        serde_json::from_value::<Passage>(value).map(|p| (p, Dataset::default()))
+        parse_json::<Passage>(path, &text).map(|p| (p, Dataset::default()))
     };
-    parsed.with_context(|| format!("{} is not a passage file", path.display()))
+    parsed.context("not a passage file (a passage, or {\"passage\": …, \"data\": …})")
 }
 
 fn merge(into: &mut Dataset, extra: Dataset) {

@@ -728,6 +728,15 @@ impl State {
     }
 }
 
+impl From<Rejected> for crate::model::Rejected {
+    fn from(r: Rejected) -> Self {
+        crate::model::Rejected {
+            reason: r.reason,
+            bytes: u32::try_from(r.bytes).unwrap_or(u32::MAX),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1533,14 +1542,5 @@ mod tests {
         let (out, s) = run(&spec, accept_all, &[&[0, 0, 2, 9, 1]]);
         assert_eq!(accounted(&out) + s.buffered(), 5);
         assert!(out.iter().all(|f| !f.is_empty()));
-    }
-}
-
-impl From<Rejected> for crate::model::Rejected {
-    fn from(r: Rejected) -> Self {
-        crate::model::Rejected {
-            reason: r.reason,
-            bytes: u32::try_from(r.bytes).unwrap_or(u32::MAX),
-        }
     }
 }

@@ -134,7 +134,7 @@ impl Driver for Xk3190 {
     fn open(config: &Config) -> Result<Self, String> {
         let stable_count = config.get::<u32>("stable-count", 3)?.max(1);
         let band_kg = config.get::<f64>("stable-band-kg", 0.0)?;
-        if !(band_kg >= 0.0) {
+        if band_kg.is_nan() || band_kg < 0.0 {
             return Err(format!(
                 "setting `stable-band-kg`: expected a non-negative number, got {band_kg}"
             ));
