@@ -13,7 +13,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kakou_driver_xk3190::Xk3190;
 use kakou_host::plugin::{LoadOptions, Runtime};
-use kakou_host::sdk::harness::{self, Dataset, DatasetView};
+use kakou_host::sdk::harness::{self, DatasetView};
 use kakou_host::sdk::model::*;
 use kakou_host::sdk::{Driver, Lookups, Rules};
 use kakou_rules_weight_check::WeightCheck;
@@ -25,57 +25,6 @@ const EXAMPLE: [u8; 12] = [
 fn dev() -> LoadOptions {
     LoadOptions {
         allow_unsealed: true,
-    }
-}
-
-fn data() -> Dataset {
-    Dataset {
-        vehicles: vec![Vehicle {
-            plate: "粤B12345".into(),
-            tare_kg: Some(15_000.0),
-            active: true,
-            ..Default::default()
-        }],
-        documents: vec![Document {
-            number: "T1".into(),
-            containers: vec!["CSQU3054383".into()],
-            declared_kg: Some(20_000.0),
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
-}
-
-fn passage() -> Passage {
-    let obs = |reading: Reading| Observation {
-        device: "d".into(),
-        reading,
-        ..Default::default()
-    };
-    Passage {
-        id: "P".into(),
-        observations: vec![
-            obs(Weight {
-                kg: 37_300.0,
-                stable: true,
-                ..Default::default()
-            }
-            .into()),
-            obs(Plate {
-                text: "粤B12345".into(),
-                confidence: 95,
-                ..Default::default()
-            }
-            .into()),
-            obs(Container {
-                number: "CSQU3054383".into(),
-                iso_type: Some("22G1".into()),
-                confidence: 90,
-                ..Default::default()
-            }
-            .into()),
-        ],
-        ..Default::default()
     }
 }
 
@@ -106,8 +55,8 @@ fn evaluate(c: &mut Criterion) {
     let plugin = rt
         .load_rules(&common::plugin("plugins/rules/weight-check"), &dev())
         .unwrap();
-    let data = Arc::new(data());
-    let p = passage();
+    let (p, data) = common::weight_fixture();
+    let data = Arc::new(data);
     let view = DatasetView::new(data.clone(), 0);
     let lookups: Arc<dyn Lookups + Send + Sync> = Arc::new(DatasetView::new(data, 0));
     let mut g = c.benchmark_group("weight_check_evaluate");

@@ -101,56 +101,7 @@ fn driver_settings_are_checked_by_the_driver() {
 }
 
 fn weight_data() -> Dataset {
-    Dataset {
-        vehicles: vec![Vehicle {
-            plate: "粤B12345".into(),
-            enterprise: "E001".into(),
-            tare_kg: Some(15_000.0),
-            active: true,
-            ..Default::default()
-        }],
-        documents: vec![Document {
-            kind: DocumentKind::TransitRelease,
-            number: "T001".into(),
-            containers: vec!["CSQU3054383".into()],
-            declared_kg: Some(20_000.0),
-            ..Default::default()
-        }],
-        parameters: vec![Setting::new("weight.tolerance-percent", "2")],
-        ..Default::default()
-    }
-}
-
-fn weighed(gross: f64) -> Passage {
-    let obs = |reading: Reading| Observation {
-        device: "dev".into(),
-        reading,
-        ..Default::default()
-    };
-    Passage {
-        observations: vec![
-            obs(Weight {
-                kg: gross,
-                stable: true,
-                ..Default::default()
-            }
-            .into()),
-            obs(Plate {
-                text: "粤B12345".into(),
-                confidence: 97,
-                ..Default::default()
-            }
-            .into()),
-            obs(Container {
-                number: "CSQU3054383".into(),
-                iso_type: Some("22G1".into()),
-                confidence: 92,
-                ..Default::default()
-            }
-            .into()),
-        ],
-        ..passage("P-weight")
-    }
+    common::weight_fixture().1
 }
 
 #[test]
@@ -159,7 +110,7 @@ fn weight_check_in_the_sandbox_agrees_with_native() {
     let plugin = rules(&rt, WEIGHT);
     let data = Arc::new(weight_data());
     for gross in [37_200.0, 37_500.0, 37_700.0, 36_500.0] {
-        let p = weighed(gross);
+        let p = common::weighed(gross);
         let view = DatasetView::new(data.clone(), p.now_ms);
         let native = kakou_rules_weight_check::WeightCheck::evaluate(&p, &view).unwrap();
         let sandboxed = plugin.evaluate(&p, Some(Arc::new(view))).unwrap();
@@ -168,12 +119,14 @@ fn weight_check_in_the_sandbox_agrees_with_native() {
     let lookups: Arc<dyn Lookups + Send + Sync> = Arc::new(DatasetView::new(data, 0));
     assert_eq!(
         plugin
-            .evaluate(&weighed(37_200.0), Some(lookups.clone()))
+            .evaluate(&common::weighed(37_200.0), Some(lookups.clone()))
             .unwrap()
             .outcome,
         Outcome::Release
     );
-    let v = plugin.evaluate(&weighed(37_700.0), Some(lookups)).unwrap();
+    let v = plugin
+        .evaluate(&common::weighed(37_900.0), Some(lookups))
+        .unwrap();
     assert_eq!(v.outcome, Outcome::Inspect);
     assert_eq!(v.alarms[0].code, "weight.mismatch");
 }
@@ -262,7 +215,7 @@ fn the_host_keeps_serving_other_plugins_while_one_misbehaves() {
         (0..100)
             .map(|_| {
                 weight
-                    .evaluate(&weighed(37_200.0), Some(data.clone()))
+                    .evaluate(&common::weighed(37_200.0), Some(data.clone()))
                     .map(|v| v.outcome)
             })
             .collect::<Vec<_>>()

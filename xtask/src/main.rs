@@ -9,7 +9,6 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 
-const TARGET: &str = "wasm32-wasip2";
 /// Folders whose sub-folders with a plugin.toml are plugin crates.
 const PLUGIN_ROOTS: &[&str] = &["plugins/drivers", "plugins/rules", "tests/plugins"];
 
@@ -62,30 +61,6 @@ fn run(mut cmd: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ensure_target() -> anyhow::Result<()> {
-    let out = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
-    match out {
-        Ok(o)
-            if String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == TARGET) =>
-        {
-            Ok(())
-        }
-        Ok(_) => {
-            let mut add = Command::new("rustup");
-            add.args(["target", "add", TARGET]);
-            run(add)
-        }
-        Err(_) => {
-            eprintln!("xtask: rustup not found; assuming the toolchain has {TARGET}");
-            Ok(())
-        }
-    }
-}
-
 fn plugin_dirs() -> anyhow::Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
     for r in PLUGIN_ROOTS {
@@ -103,8 +78,8 @@ fn plugin_dirs() -> anyhow::Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
+/// Builds every plugin; `kakou plugin build` adds the wasm target when it is missing.
 fn plugins() -> anyhow::Result<()> {
-    ensure_target()?;
     let mut cmd = cargo();
     cmd.args([
         "run",

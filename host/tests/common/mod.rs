@@ -47,3 +47,32 @@ pub fn variant(rel: &str, into: &Path, edit: impl FnOnce(String) -> String) -> P
     std::fs::copy(src.join("plugin.wasm"), into.join("plugin.wasm")).expect("copy component");
     into.to_path_buf()
 }
+
+/// The weight-check fixture: a passage (gross 37 900 kg, plate 粤B12345, one 20 ft container)
+/// and the registrations and documents it is judged against.
+pub fn weight_fixture() -> (
+    kakou_host::sdk::model::Passage,
+    kakou_host::sdk::harness::Dataset,
+) {
+    #[derive(serde::Deserialize)]
+    struct Fixture {
+        passage: kakou_host::sdk::model::Passage,
+        data: kakou_host::sdk::harness::Dataset,
+    }
+    let path = root().join("plugins/rules/weight-check/fixtures/passage.json");
+    let text = std::fs::read_to_string(&path).expect("weight-check fixture");
+    let f: Fixture = serde_json::from_str(&text).expect("weight-check fixture parses");
+    (f.passage, f.data)
+}
+
+/// The fixture passage with another gross weight.
+pub fn weighed(gross_kg: f64) -> kakou_host::sdk::model::Passage {
+    use kakou_host::sdk::model::ReadingValue;
+    let (mut p, _) = weight_fixture();
+    for o in &mut p.observations {
+        if let ReadingValue::Weight(w) = &mut o.reading.value {
+            w.kg = gross_kg;
+        }
+    }
+    p
+}
