@@ -7,6 +7,7 @@
 //! - [`Driver`] and [`export_driver!`]: a device driver (enable the `driver` feature).
 //! - [`Rules`], [`Lookups`] and [`export_rules!`]: a rule set (enable the `rules` feature).
 //! - [`proto`]: checksums, CRCs, the resynchronising frame splitter, ISO 6346, plates.
+//! - [`wire`]: what each supported device sends, for simulators and tests.
 //! - [`harness`]: run drivers and rules natively in tests.
 //!
 //! The contract itself is the WIT package `kakou:plugin` in this crate's `wit/` folder; the
@@ -26,6 +27,7 @@ pub mod mirror;
 pub mod model;
 pub mod proto;
 pub mod rules;
+pub mod wire;
 
 #[cfg(any(feature = "driver", feature = "rules"))]
 pub mod guest;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kakou_plugin_sdk::harness::{Dataset, DatasetView};
 use kakou_plugin_sdk::model::*;
-use kakou_plugin_sdk::proto::checksum;
+use kakou_plugin_sdk::wire;
 
 use crate::plugin::{CallError, LoadError, LoadOptions, Runtime, RuntimeError};
 
@@ -117,17 +117,6 @@ fn sample_data() -> Dataset {
     }
 }
 
-/// An XK3190 tF=0 frame for a whole number of kilograms.
-fn xk3190_frame(kg: u32) -> Vec<u8> {
-    let mut body = format!("+{:06}0", kg.min(999_999)).into_bytes();
-    let x = checksum::hex_upper(checksum::xor(&body));
-    body.extend_from_slice(&x);
-    let mut frame = vec![0x02];
-    frame.extend(body);
-    frame.push(0x03);
-    frame
-}
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -169,10 +158,10 @@ pub fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<(), DemoError> 
         // The truck drives on: the scale ramps up, then settles.
         let mut wire = Vec::new();
         for step in 1..=5u32 {
-            wire.extend(xk3190_frame(gross * step / 5));
+            wire.extend(wire::xk3190::tf0_frame(f64::from(gross * step / 5), 0));
         }
         for _ in 0..4 {
-            wire.extend(xk3190_frame(gross));
+            wire.extend(wire::xk3190::tf0_frame(f64::from(gross), 0));
         }
         let mut observations = vec![
             observation(
@@ -280,19 +269,4 @@ pub fn default_plugins_dir() -> PathBuf {
         return here.to_path_buf();
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_match_the_documented_example() {
-        assert_eq!(
-            xk3190_frame(3260),
-            [
-                0x02, 0x2B, 0x30, 0x30, 0x33, 0x32, 0x36, 0x30, 0x30, 0x31, 0x43, 0x03
-            ]
-        );
-    }
 }

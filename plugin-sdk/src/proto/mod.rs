@@ -5,14 +5,17 @@
 //! - [`frame`]: the resynchronising [`Splitter`] that cuts a byte stream into frames.
 //! - [`iso6346`]: container numbers and their check digit.
 //! - [`plate`]: mainland Chinese licence plates (normalisation and classification).
+//! - [`stability`]: weight stability from repeated readings, for indicators without a flag.
 
 pub mod checksum;
 pub mod crc;
 pub mod frame;
 pub mod iso6346;
 pub mod plate;
+pub mod stability;
 
 pub use crc::{append_crc16_le, crc16_mcrf4xx, crc16_modbus, verify_crc16_le};
 pub use frame::{Frame, FrameSpec, Rejected, Splitter};
 pub use iso6346::{ContainerError, ContainerNumber};
 pub use plate::{Plate, PlateError, PlateKind};
+pub use stability::{Report, StabilityFilter};

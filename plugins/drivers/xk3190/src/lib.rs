@@ -6,30 +6,17 @@
 //! `stable-count` consecutive frames within `stable-band-kg` of each other.
 
 use kakou_plugin_sdk::prelude::*;
+use kakou_plugin_sdk::proto::StabilityFilter;
 use kakou_plugin_sdk::proto::checksum;
 
 const STX: u8 = 0x02;
 const ETX: u8 = 0x03;
 const FRAME_LEN: usize = 12;
 
-/// When readings are reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Report {
-    /// Every frame.
-    Every,
-    /// When the value or its stability changes.
-    Change,
-}
-
 /// One XK3190 indicator.
 pub struct Xk3190 {
     frames: Splitter,
-    stable_count: u32,
-    band_kg: f64,
-    report: Report,
-    /// Last value seen and how many frames in a row were within the band of it.
-    run: Option<(f64, u32)>,
-    last_reported: Option<(f64, bool)>,
+    stability: StabilityFilter,
 }
 
 /// Checks a candidate frame's shape and checksum.
@@ -78,31 +65,6 @@ fn weight_of(frame: &[u8]) -> f64 {
     if frame[1] == b'-' { -kg } else { kg }
 }
 
-impl Xk3190 {
-    fn on_frame(&mut self, kg: f64, out: &mut FeedOutput) {
-        let count = match self.run {
-            Some((last, n)) if (kg - last).abs() <= self.band_kg => n.saturating_add(1),
-            _ => 1,
-        };
-        self.run = Some((kg, count));
-        let stable = count >= self.stable_count;
-        if self.report == Report::Change && self.last_reported == Some((kg, stable)) {
-            return;
-        }
-        self.last_reported = Some((kg, stable));
-        out.readings.push(
-            Weight {
-                kg,
-                stable,
-                kind: WeightKind::Gross,
-                tare_kg: None,
-                out_of_range: false,
-            }
-            .into(),
-        );
-    }
-}
-
 impl Driver for Xk3190 {
     fn describe() -> DriverDescription {
         DriverDescription {
@@ -111,54 +73,18 @@ impl Driver for Xk3190 {
             device_classes: vec!["weighbridge".into()],
             summary: "XK3190 weighing indicators, tF=0 continuous output".into(),
             poll_interval_ms: None,
-            settings: vec![
-                SettingSpec::new(
-                    "stable-count",
-                    Some("3"),
-                    "consecutive frames within the band that make a weight stable",
-                ),
-                SettingSpec::new(
-                    "stable-band-kg",
-                    Some("0"),
-                    "how far (kg) frames may differ and still count as the same weight",
-                ),
-                SettingSpec::new(
-                    "report",
-                    Some("change"),
-                    "`change`: report when the weight or its stability changes; `every`: every frame",
-                ),
-            ],
+            settings: StabilityFilter::setting_specs(),
         }
     }
 
     fn open(config: &Config) -> Result<Self, String> {
-        let stable_count = config.get::<u32>("stable-count", 3)?.max(1);
-        let band_kg = config.get::<f64>("stable-band-kg", 0.0)?;
-        if band_kg.is_nan() || band_kg < 0.0 {
-            return Err(format!(
-                "setting `stable-band-kg`: expected a non-negative number, got {band_kg}"
-            ));
-        }
-        let report = match config.text("report").unwrap_or("change") {
-            "change" => Report::Change,
-            "every" => Report::Every,
-            other => {
-                return Err(format!(
-                    "setting `report`: expected `change` or `every`, got {other:?}"
-                ));
-            }
-        };
         Ok(Xk3190 {
             frames: Splitter::new(FrameSpec::Fixed {
                 start: STX,
                 len: FRAME_LEN,
                 end: None,
             }),
-            stable_count,
-            band_kg,
-            report,
-            run: None,
-            last_reported: None,
+            stability: StabilityFilter::from_config(config)?,
         })
     }
 
@@ -167,7 +93,18 @@ impl Driver for Xk3190 {
         self.frames.push(data);
         while let Some(frame) = self.frames.next_frame(validate) {
             match frame {
-                Frame::Ok(bytes) => self.on_frame(weight_of(&bytes), &mut out),
+                Frame::Ok(bytes) => {
+                    if let Some((kg, stable)) = self.stability.observe(weight_of(&bytes)) {
+                        out.readings.push(
+                            Weight {
+                                kg,
+                                stable,
+                                ..Default::default()
+                            }
+                            .into(),
+                        );
+                    }
+                }
                 Frame::Rejected(r) => out.rejected.push(r.into()),
             }
         }
@@ -185,6 +122,7 @@ kakou_plugin_sdk::export_driver!(Xk3190);
 mod tests {
     use super::*;
     use kakou_plugin_sdk::harness::{feed_split, open};
+    use kakou_plugin_sdk::wire;
 
     /// The example frame: +3260 kg.
     const EXAMPLE: [u8; 12] = [
@@ -192,15 +130,9 @@ mod tests {
     ];
 
     fn frame(sign: u8, digits: &str, decimals: u8) -> Vec<u8> {
-        let mut body = vec![sign];
-        body.extend_from_slice(digits.as_bytes());
-        body.push(b'0' + decimals);
-        let x = checksum::hex_upper(checksum::xor(&body));
-        let mut f = vec![STX];
-        f.extend_from_slice(&body);
-        f.extend_from_slice(&x);
-        f.push(ETX);
-        f
+        let value: f64 = digits.parse::<u32>().unwrap().into();
+        let kg = value / 10f64.powi(i32::from(decimals));
+        wire::xk3190::tf0_frame(if sign == b'-' { -kg } else { kg }, decimals)
     }
 
     fn kgs(out: &FeedOutput) -> Vec<(f64, bool)> {

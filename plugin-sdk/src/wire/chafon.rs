@@ -1,0 +1,1 @@
+//! chafon: device-side frames (to be written).

@@ -1,0 +1,1 @@
+//! container_ocr: device-side frames (to be written).

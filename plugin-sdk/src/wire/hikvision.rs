@@ -1,0 +1,1 @@
+//! hikvision: device-side frames (to be written).

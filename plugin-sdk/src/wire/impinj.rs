@@ -1,0 +1,1 @@
+//! impinj: device-side frames (to be written).

@@ -1,0 +1,1 @@
+//! jt701: device-side frames (to be written).

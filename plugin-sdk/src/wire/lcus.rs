@@ -1,0 +1,1 @@
+//! lcus: device-side frames (to be written).

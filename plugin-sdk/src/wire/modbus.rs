@@ -1,0 +1,1 @@
+//! modbus: device-side frames (to be written).

@@ -1,0 +1,1 @@
+//! mt_sics: device-side frames (to be written).

@@ -1,0 +1,1 @@
+//! nmea: device-side frames (to be written).

@@ -1,0 +1,1 @@
+//! rdm6300: device-side frames (to be written).

@@ -1,0 +1,1 @@
+//! sm130: device-side frames (to be written).

@@ -1,0 +1,1 @@
+//! toledo: device-side frames (to be written).

@@ -1,0 +1,1 @@
+//! yaohua: device-side frames (to be written).
