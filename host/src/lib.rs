@@ -11,7 +11,9 @@
 //! them all.
 
 pub mod cli;
+pub mod config;
 pub mod demo;
+pub mod diag;
 pub mod plugin;
 
 pub use kakou_plugin_sdk as sdk;

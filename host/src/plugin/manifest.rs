@@ -18,18 +18,7 @@ use toml::Spanned;
 pub const FILE_NAME: &str = "plugin.toml";
 
 /// A manifest that cannot be accepted: where and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}:{column}: {message}", path.display())]
-pub struct ManifestError {
-    /// The manifest file.
-    pub path: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What was expected.
-    pub message: String,
-}
+pub type ManifestError = crate::diag::SourceError;
 
 /// Driver or rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -179,27 +168,17 @@ impl PluginManifest {
         } else {
             path.to_path_buf()
         };
-        let text = std::fs::read_to_string(&file).map_err(|e| ManifestError {
-            path: file.clone(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read the manifest: {e}"),
-        })?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| ManifestError::unreadable(&file, &e))?;
         Self::parse(&file, &text)
     }
 
     /// Validates manifest text; `path` is only used in errors and to find the wasm.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ManifestError> {
         let err = |span: Option<Range<usize>>, message: String| {
-            let (line, column) = span.map_or((1, 1), |s| line_col(text, s.start));
-            ManifestError {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message,
-            }
+            ManifestError::at(path, text, span, message)
         };
-        let raw: Raw = toml::from_str(text).map_err(|e| err(e.span(), describe_toml_error(&e)))?;
+        let raw: Raw = crate::diag::parse_toml(path, text)?;
         let p = raw.plugin;
 
         let name = p.name.get_ref();
@@ -286,18 +265,12 @@ impl PluginManifest {
             .unwrap_or_default()
             .into_iter()
             .map(|(k, v)| {
-                let value = match v.get_ref() {
-                    toml::Value::String(s) => s.clone(),
-                    toml::Value::Integer(i) => i.to_string(),
-                    toml::Value::Float(f) => f.to_string(),
-                    toml::Value::Boolean(b) => b.to_string(),
-                    _ => {
-                        return Err(err(
-                            Some(v.span()),
-                            format!("field `settings.{k}`: expected a string, number or boolean"),
-                        ));
-                    }
-                };
+                let value = crate::diag::scalar_text(v.get_ref()).ok_or_else(|| {
+                    err(
+                        Some(v.span()),
+                        format!("field `settings.{k}`: expected a string, number or boolean"),
+                    )
+                })?;
                 Ok(Setting { key: k, value })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -364,19 +337,6 @@ fn parse_digest(text: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(text.trim(), &mut out).ok()?;
     Some(out)
-}
-
-/// 1-based line and column of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
-
-/// toml's message, without its own rendering of the source line.
-pub(crate) fn describe_toml_error(e: &toml::de::Error) -> String {
-    e.message().trim().to_owned()
 }
 
 #[derive(Deserialize)]
@@ -547,7 +507,7 @@ report = "change"
     #[test]
     fn unreadable_file_says_so() {
         let e = PluginManifest::load(Path::new("/nonexistent/plugin")).unwrap_err();
-        assert!(e.message.starts_with("cannot read the manifest"), "{e}");
+        assert!(e.message.starts_with("cannot read the file"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,323 @@
+//! The site manifest: the site, its bus and store, and every lane with its devices.
+//!
+//! Owns parsing and validation only. Errors name the file, the line and what was expected; a
+//! manifest that fails validation is refused whole, so a running configuration is never
+//! replaced by half of a broken one. It does not open devices, plugins or files.
+
+mod transport;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kakou_plugin_sdk::model::{CargoKind, Direction, LaneCategory, Setting};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diag::{SourceError, read_toml};
+pub use transport::{FlowControl, Parity, SerialSpec, TransportSpec};
+
+/// A validated site manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteManifest {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The site.
+    pub site: Site,
+    /// The message bus.
+    pub bus: BusConfig,
+    /// The store.
+    pub store: StoreConfig,
+    /// The lanes.
+    pub lanes: Vec<LaneConfig>,
+}
+
+/// Site identity and plugin policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    /// Site id (bus topics are rooted at `kakou/{id}`).
+    pub id: String,
+    /// Customs office code.
+    pub office: String,
+    /// Region rule set name (`manifests/regions/<name>.toml`).
+    pub ruleset: Option<String>,
+    /// Folder holding `drivers/<name>` and `rules/<name>` plugin folders.
+    pub plugins: PathBuf,
+    /// Accept unsealed development plugins.
+    pub allow_dev_plugins: bool,
+}
+
+/// Where the bus is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusConfig {
+    /// `embedded`, or an `mqtt://` / `mqtts://` URL.
+    pub broker: String,
+}
+
+/// Where the store is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    /// The redb file.
+    pub path: PathBuf,
+}
+
+/// One lane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaneConfig {
+    /// Lane id.
+    pub id: String,
+    /// Equipment category.
+    pub category: LaneCategory,
+    /// Import or export.
+    pub direction: Direction,
+    /// Cargo type.
+    pub cargo: CargoKind,
+    /// Station / yard code.
+    pub station: String,
+    /// Its devices.
+    pub devices: Vec<DeviceConfig>,
+}
+
+/// One device on a lane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceConfig {
+    /// Device id within the lane.
+    pub id: String,
+    /// Driver plugin name (folder under `plugins/drivers`).
+    pub driver: String,
+    /// How its bytes arrive.
+    pub transport: TransportSpec,
+    /// Settings for the driver, over the plugin's defaults.
+    pub settings: Vec<Setting>,
+    /// Offline after this long without a byte.
+    pub silence_timeout: Duration,
+    /// Bytes per second accepted before the excess is dropped (and counted).
+    pub max_bytes_per_sec: u32,
+    /// The equipment file (parameter library item 7).
+    pub equipment: Equipment,
+}
+
+/// What is installed: make, model, serial number, install date.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Equipment {
+    /// Manufacturer.
+    pub make: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Serial number.
+    pub serial_number: Option<String>,
+    /// Installation date (YYYY-MM-DD).
+    pub install_date: Option<String>,
+    /// Free text.
+    pub notes: Option<String>,
+}
+
+/// Default silence before a device is called offline.
+pub const DEFAULT_SILENCE: Duration = Duration::from_secs(10);
+/// Default byte-rate cap per device: a 115200-baud line runs at most ~11.5 kB/s.
+pub const DEFAULT_MAX_BYTES_PER_SEC: u32 = 64 * 1024;
+
+impl SiteManifest {
+    /// Reads and validates a site manifest.
+    pub fn load(path: &Path) -> Result<Self, SourceError> {
+        let (raw, text): (Raw, String) = read_toml(path)?;
+        validate(path, &text, raw)
+    }
+
+    /// Validates manifest text (`path` is used in errors and to resolve relative paths).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, SourceError> {
+        validate(path, text, crate::diag::parse_toml(path, text)?)
+    }
+
+    /// A lane by id.
+    pub fn lane(&self, id: &str) -> Option<&LaneConfig> {
+        self.lanes.iter().find(|l| l.id == id)
+    }
+}
+
+/// Ids appear in bus topics and file names: letters, digits, `-` and `_`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceError> {
+    let err = |span: std::ops::Range<usize>, message: String| {
+        SourceError::at(path, text, Some(span), message)
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let check_id = |id: &Spanned<String>, what: &str| {
+        if valid_id(id.get_ref()) {
+            Ok(id.get_ref().clone())
+        } else {
+            Err(err(
+                id.span(),
+                format!(
+                    "{what} {:?}: expected 1 to 64 letters, digits, `-` or `_`",
+                    id.get_ref()
+                ),
+            ))
+        }
+    };
+
+    let site = Site {
+        id: check_id(&raw.site.id, "site id")?,
+        office: raw.site.office,
+        ruleset: raw.site.ruleset,
+        plugins: base.join(raw.site.plugins.unwrap_or_else(|| "plugins".into())),
+        allow_dev_plugins: raw.site.allow_dev_plugins,
+    };
+    let bus = BusConfig {
+        broker: raw
+            .bus
+            .map(|b| b.broker)
+            .unwrap_or_else(|| "embedded".into()),
+    };
+    let store = StoreConfig {
+        path: base.join(
+            raw.store
+                .and_then(|s| s.path)
+                .unwrap_or_else(|| "var/kakou.redb".into()),
+        ),
+    };
+
+    let mut lanes = Vec::new();
+    let mut lane_ids = BTreeSet::new();
+    for l in raw.lane {
+        let id = check_id(&l.id, "lane id")?;
+        if !lane_ids.insert(id.clone()) {
+            return Err(err(l.id.span(), format!("lane id {id:?} is used twice")));
+        }
+        let mut devices = Vec::new();
+        let mut device_ids = BTreeSet::new();
+        for d in l.devices {
+            let dev_id = check_id(&d.id, "device id")?;
+            if !device_ids.insert(dev_id.clone()) {
+                return Err(err(
+                    d.id.span(),
+                    format!("device id {dev_id:?} is used twice in lane {id}"),
+                ));
+            }
+            let transport = TransportSpec::from_raw(d.transport.get_ref()).map_err(|m| {
+                err(
+                    d.transport.span(),
+                    format!("device {id}/{dev_id}: transport: {m}"),
+                )
+            })?;
+            let mut settings = Vec::new();
+            for (k, v) in d.config {
+                let value = crate::diag::scalar_text(v.get_ref()).ok_or_else(|| {
+                    err(v.span(), format!("device {id}/{dev_id}: setting `{k}`: expected a string, number or boolean"))
+                })?;
+                settings.push(Setting { key: k, value });
+            }
+            devices.push(DeviceConfig {
+                id: dev_id,
+                driver: d.driver,
+                transport,
+                settings,
+                silence_timeout: d
+                    .silence_timeout_ms
+                    .map_or(DEFAULT_SILENCE, Duration::from_millis),
+                max_bytes_per_sec: d.max_bytes_per_sec.unwrap_or(DEFAULT_MAX_BYTES_PER_SEC),
+                equipment: d.equipment,
+            });
+        }
+        lanes.push(LaneConfig {
+            id,
+            category: l.category,
+            direction: l.direction,
+            cargo: l.cargo,
+            station: l.station.unwrap_or_default(),
+            devices,
+        });
+    }
+    Ok(SiteManifest {
+        path: path.to_path_buf(),
+        site,
+        bus,
+        store,
+        lanes,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Raw {
+    site: RawSite,
+    bus: Option<RawBus>,
+    store: Option<RawStore>,
+    #[serde(default)]
+    lane: Vec<RawLane>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSite {
+    id: Spanned<String>,
+    office: String,
+    ruleset: Option<String>,
+    plugins: Option<String>,
+    #[serde(default)]
+    allow_dev_plugins: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawBus {
+    broker: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawStore {
+    path: Option<String>,
+}
+
+/// Lane settings accept the customary upper-case category letters.
+fn category<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LaneCategory, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.as_str() {
+        "A" | "a" => Ok(LaneCategory::A),
+        "B" | "b" => Ok(LaneCategory::B),
+        "C" | "c" => Ok(LaneCategory::C),
+        other => Err(serde::de::Error::custom(format!(
+            "lane category {other:?}: expected \"A\", \"B\" or \"C\""
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLane {
+    id: Spanned<String>,
+    #[serde(deserialize_with = "category")]
+    category: LaneCategory,
+    direction: Direction,
+    #[serde(default)]
+    cargo: CargoKind,
+    station: Option<String>,
+    #[serde(default)]
+    devices: Vec<RawDevice>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDevice {
+    id: Spanned<String>,
+    driver: String,
+    transport: Spanned<transport::RawTransport>,
+    #[serde(default)]
+    config: std::collections::BTreeMap<String, Spanned<toml::Value>>,
+    silence_timeout_ms: Option<u64>,
+    max_bytes_per_sec: Option<u32>,
+    #[serde(default)]
+    equipment: Equipment,
+}
+
+#[cfg(test)]
+mod tests;
