@@ -4,6 +4,9 @@
 //!
 //! - [`plugin`]: the WebAssembly plugin runtime: manifests, API versions, loading, the sandbox,
 //!   driver instances and rule evaluations.
+//! - [`config`]: the site manifest: lanes, devices, transports, equipment files.
+//! - [`device`]: transports, driver instances per device, device status and commands.
+//! - [`sim`]: device simulators over ptys, sockets and HTTP.
 //! - [`demo`]: the demo lane.
 //! - [`cli`]: the `kakou` command line (the binary's edge).
 //!
@@ -13,7 +16,9 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod device;
 pub mod diag;
 pub mod plugin;
+pub mod sim;
 
 pub use kakou_plugin_sdk as sdk;

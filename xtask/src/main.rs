@@ -96,11 +96,43 @@ fn plugins() -> anyhow::Result<()> {
     run(cmd)
 }
 
+/// Runs every test and ends with one total line (`total: N passed, N failed, N skipped`), so a
+/// reader of the last line sees the whole run, not the last crate's doc-tests.
 fn test(extra: &[String]) -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader};
     plugins()?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"]).args(extra);
-    run(cmd)
+    cmd.args(["test", "--workspace"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().context("cannot run cargo test")?;
+    let stdout = child.stdout.take().context("cargo test has no stdout")?;
+    let (mut passed, mut failed, mut skipped) = (0u64, 0u64, 0u64);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo test output")?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let mut words = part.split_whitespace().rev();
+                let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let n: u64 = n.parse().unwrap_or(0);
+                match what {
+                    "passed" => passed += n,
+                    "failed" => failed += n,
+                    "ignored" => skipped += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    println!("total: {passed} passed, {failed} failed, {skipped} skipped");
+    if !status.success() {
+        bail!("cargo test failed with {status}");
+    }
+    Ok(())
 }
 
 fn demo(extra: &[String]) -> anyhow::Result<()> {

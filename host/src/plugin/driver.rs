@@ -27,6 +27,16 @@ impl DriverPlugin {
         &self.inner.manifest
     }
 
+    /// What the driver said about itself when it was loaded.
+    pub fn description(&self) -> &DriverDescription {
+        match &self.inner.description {
+            super::loader::Description::Driver(d) => d,
+            super::loader::Description::Rules(_) => {
+                unreachable!("DriverPlugin is only built from a driver")
+            }
+        }
+    }
+
     /// Opens a decoder for one device. `settings` are laid over the manifest's defaults.
     pub fn open(&self, settings: &[Setting]) -> Result<DriverInstance, CallError> {
         let mut all = self.inner.manifest.settings.clone();

@@ -1,0 +1,255 @@
+//! One device's task: link events in, driver calls, device events out, commands and polls.
+//!
+//! Driver calls run inline on the task: each is bounded by the plugin's fuel and deadline, and
+//! every device has its own task, so a slow or flooding device costs only its own time.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kakou_plugin_sdk::model::{Command, Rejected};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+
+use super::transport::{Link, LinkEvent};
+use super::{DeviceEvent, DeviceEventKind, DeviceStats, now_ms};
+use crate::config::DeviceConfig;
+use crate::plugin::DriverInstance;
+
+/// Far enough in the future to mean "never".
+const NEVER: Duration = Duration::from_secs(86_400 * 365);
+
+pub(super) struct Runner {
+    pub(super) lane: Arc<str>,
+    pub(super) device: Arc<str>,
+    pub(super) config: DeviceConfig,
+    pub(super) driver: DriverInstance,
+    pub(super) link: Link,
+    pub(super) commands: mpsc::Receiver<Command>,
+    pub(super) events: mpsc::Sender<DeviceEvent>,
+    pub(super) stats: Arc<Mutex<DeviceStats>>,
+    pub(super) shutdown: watch::Receiver<bool>,
+}
+
+/// Why the task woke up.
+enum Wake {
+    Link(Option<LinkEvent>),
+    Command(Option<Command>),
+    Poll,
+    Silence,
+    Close,
+    Stop,
+}
+
+/// Byte budget per one-second window.
+struct RateWindow {
+    start: Instant,
+    used: u64,
+    dropped: u64,
+}
+
+impl Runner {
+    fn stats(&self) -> std::sync::MutexGuard<'_, DeviceStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn emit(&mut self, kind: DeviceEventKind) {
+        let event = DeviceEvent {
+            lane: self.lane.clone(),
+            device: self.device.clone(),
+            at_ms: now_ms(),
+            kind,
+        };
+        // A full channel slows this device down rather than losing its events.
+        let _ = self.events.send(event).await;
+    }
+
+    async fn set_online(&mut self, online: bool, why: String) {
+        {
+            let mut s = self.stats();
+            if s.online == online && s.status == why {
+                return;
+            }
+            s.online = online;
+            s.status = why.clone();
+            s.since_ms = now_ms();
+        }
+        tracing::info!(lane = %self.lane, device = %self.device, online, "{why}");
+        let kind = if online {
+            DeviceEventKind::Online { link: why }
+        } else {
+            DeviceEventKind::Offline { reason: why }
+        };
+        self.emit(kind).await;
+    }
+
+    async fn send(&mut self, bytes: Vec<u8>, cause: String) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.stats().bytes_out += bytes.len() as u64;
+        let hex = hex::encode_upper(&bytes);
+        if self.link.outgoing.send(bytes).await.is_ok() {
+            self.emit(DeviceEventKind::Sent { hex, cause }).await;
+        }
+    }
+
+    async fn fault(&mut self, error: String) {
+        self.stats().faults += 1;
+        self.emit(DeviceEventKind::Fault { error }).await;
+    }
+
+    async fn reject(&mut self, r: Rejected) {
+        {
+            let mut s = self.stats();
+            s.rejected += 1;
+            s.rejected_bytes += u64::from(r.bytes);
+            s.count_reason(&r.reason);
+        }
+        self.emit(DeviceEventKind::Rejected { rejected: r }).await;
+    }
+
+    async fn on_bytes(&mut self, mut bytes: Vec<u8>, window: &mut RateWindow) {
+        let now = Instant::now();
+        if now.duration_since(window.start) >= Duration::from_secs(1) {
+            if window.dropped > 0 {
+                let dropped = window.dropped;
+                self.reject(Rejected {
+                    reason: format!(
+                        "rate limit: over {} bytes/s, excess dropped",
+                        self.config.max_bytes_per_sec
+                    ),
+                    bytes: u32::try_from(dropped).unwrap_or(u32::MAX),
+                })
+                .await;
+            }
+            *window = RateWindow {
+                start: now,
+                used: 0,
+                dropped: 0,
+            };
+        }
+        self.stats().bytes_in += bytes.len() as u64;
+        let allowed = u64::from(self.config.max_bytes_per_sec).saturating_sub(window.used);
+        if bytes.len() as u64 > allowed {
+            let excess = bytes.len() as u64 - allowed;
+            bytes.truncate(allowed as usize);
+            window.dropped += excess;
+            self.stats().rate_dropped_bytes += excess;
+        }
+        window.used += bytes.len() as u64;
+        if bytes.is_empty() {
+            return;
+        }
+        if !self.stats().online {
+            let link = self.stats().transport.clone();
+            self.set_online(true, format!("receiving on {link}")).await;
+        }
+        match self.driver.feed(&bytes) {
+            Ok(out) => {
+                for r in out.rejected {
+                    self.reject(r).await;
+                }
+                for reading in out.readings {
+                    {
+                        let mut s = self.stats();
+                        s.readings += 1;
+                        s.last_reading = Some((now_ms(), reading.clone()));
+                    }
+                    self.emit(DeviceEventKind::Reading { reading }).await;
+                }
+            }
+            Err(e) => {
+                // The bytes of a faulted call are lost with the instance.
+                self.reject(Rejected {
+                    reason: format!("driver fault: {}", e.kind),
+                    bytes: bytes.len() as u32,
+                })
+                .await;
+                self.fault(e.to_string()).await;
+            }
+        }
+    }
+
+    async fn on_command(&mut self, command: Command, pending_close: &mut Option<Instant>) {
+        let cause = format!("{command:?}");
+        match self.driver.encode(&command) {
+            Ok(bytes) => {
+                self.send(bytes, cause).await;
+                if let Command::Pulse(ms) = command {
+                    *pending_close = Some(Instant::now() + Duration::from_millis(u64::from(ms)));
+                }
+            }
+            Err(e) => self.fault(e.to_string()).await,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let poll_every = self
+            .driver
+            .plugin()
+            .description()
+            .poll_interval_ms
+            .map(|ms| Duration::from_millis(u64::from(ms.max(10))));
+        let mut next_poll = Instant::now() + poll_every.unwrap_or(NEVER);
+        let mut silence_at = Instant::now() + NEVER;
+        let mut pending_close: Option<Instant> = None;
+        let mut window = RateWindow {
+            start: Instant::now(),
+            used: 0,
+            dropped: 0,
+        };
+        let mut link_up = false;
+        loop {
+            let close_at = pending_close.unwrap_or(Instant::now() + NEVER);
+            let wake = tokio::select! {
+                event = self.link.events.recv() => Wake::Link(event),
+                command = self.commands.recv() => Wake::Command(command),
+                _ = sleep_until(next_poll), if poll_every.is_some() => Wake::Poll,
+                _ = sleep_until(silence_at) => Wake::Silence,
+                _ = sleep_until(close_at), if pending_close.is_some() => Wake::Close,
+                _ = super::transport::stopped(&mut self.shutdown) => Wake::Stop,
+            };
+            match wake {
+                Wake::Link(Some(LinkEvent::Data { bytes, ack })) => {
+                    silence_at = Instant::now() + self.config.silence_timeout;
+                    self.on_bytes(bytes, &mut window).await;
+                    if let Some(ack) = ack {
+                        let _ = ack.send(());
+                    }
+                }
+                Wake::Link(Some(LinkEvent::Up(link))) => {
+                    link_up = true;
+                    tracing::info!(lane = %self.lane, device = %self.device, "{link}");
+                    silence_at = Instant::now() + self.config.silence_timeout;
+                    next_poll = Instant::now();
+                }
+                Wake::Link(Some(LinkEvent::Down(reason))) => {
+                    link_up = false;
+                    silence_at = Instant::now() + NEVER;
+                    self.set_online(false, reason).await;
+                }
+                Wake::Command(Some(c)) => self.on_command(c, &mut pending_close).await,
+                Wake::Poll => {
+                    next_poll = Instant::now() + poll_every.unwrap_or(NEVER);
+                    if link_up {
+                        match self.driver.poll() {
+                            Ok(Some(bytes)) => self.send(bytes, "poll".into()).await,
+                            Ok(None) => {}
+                            Err(e) => self.fault(e.to_string()).await,
+                        }
+                    }
+                }
+                Wake::Silence => {
+                    silence_at = Instant::now() + NEVER;
+                    let secs = self.config.silence_timeout.as_secs_f64();
+                    self.set_online(false, format!("silent for {secs} s")).await;
+                }
+                Wake::Close => {
+                    pending_close = None;
+                    self.on_command(Command::Close, &mut None).await;
+                }
+                Wake::Link(None) | Wake::Command(None) | Wake::Stop => break,
+            }
+        }
+    }
+}

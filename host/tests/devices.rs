@@ -1,0 +1,198 @@
+//! The device layer over real links: pseudo-terminals and TCP sockets, real wasm drivers.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use kakou_host::config::SiteManifest;
+use kakou_host::device::{DeviceEvent, DeviceEventKind, DeviceLayer};
+use kakou_host::plugin::Runtime;
+use kakou_host::sdk::model::ReadingValue;
+use kakou_host::sdk::wire;
+use kakou_host::sim::pty::Pty;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+/// A site whose plugin folder is the workspace's `plugins/`.
+fn site(dir: &Path, lanes: &str) -> SiteManifest {
+    common::plugin("plugins/drivers/xk3190");
+    let text = format!(
+        "[site]\nid = \"test\"\noffice = \"5201\"\nplugins = \"{}\"\nallow-dev-plugins = true\n\n{lanes}",
+        common::root().join("plugins").display()
+    );
+    let path = dir.join("site.toml");
+    std::fs::write(&path, &text).unwrap();
+    SiteManifest::load(&path).unwrap()
+}
+
+/// Waits for the next event matching `pick`, skipping others.
+async fn next<T>(
+    rx: &mut mpsc::Receiver<DeviceEvent>,
+    mut pick: impl FnMut(&DeviceEvent) -> Option<T>,
+) -> T {
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("an event within 30 s")
+            .expect("the device layer is running");
+        if let Some(t) = pick(&e) {
+            return t;
+        }
+    }
+}
+
+fn weight(e: &DeviceEvent) -> Option<(String, f64, bool)> {
+    match &e.kind {
+        DeviceEventKind::Reading { reading } => match &reading.value {
+            ReadingValue::Weight(w) => Some((e.device.to_string(), w.kg, w.stable)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_on_a_pty_comes_online_and_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tty = tmp.path().join("ttyS1");
+    let pty = Pty::open(&tty).unwrap();
+    let manifest = site(
+        tmp.path(),
+        &format!(
+            "[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\ndevices = [\n  {{ id = \"scale\", driver = \"xk3190\", transport = {{ serial = \"{}\", baud = 9600 }}, silence-timeout-ms = 500 }},\n]\n",
+            tty.display()
+        ),
+    );
+    let runtime = Runtime::new(None).unwrap();
+    let (tx, mut rx) = mpsc::channel(256);
+    let layer = DeviceLayer::start(&manifest, &runtime, tx).await.unwrap();
+
+    let mut master = pty.master_clone().unwrap();
+    let mut bytes = b"\x00noise".to_vec();
+    for _ in 0..3 {
+        bytes.extend(wire::xk3190::tf0_frame(3260.0, 0));
+    }
+    // Written in pieces, as a UART delivers them.
+    for piece in bytes.chunks(5) {
+        master.write_all(piece).unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let online = next(&mut rx, |e| match &e.kind {
+        DeviceEventKind::Online { link } => Some(link.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(online.contains("serial"), "{online}");
+    assert_eq!(next(&mut rx, weight).await, ("scale".into(), 3260.0, false));
+    assert_eq!(next(&mut rx, weight).await, ("scale".into(), 3260.0, true));
+
+    // Silence: offline after the timeout, with the reason.
+    let reason = next(&mut rx, |e| match &e.kind {
+        DeviceEventKind::Offline { reason } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, "silent for 0.5 s");
+
+    let stats = layer.device("L01", "scale").unwrap().stats();
+    assert_eq!(stats.readings, 2);
+    assert_eq!(stats.rejected, 1);
+    assert_eq!(stats.rejected_bytes, 6);
+    assert_eq!(stats.bytes_in, bytes.len() as u64);
+    assert!(!stats.online);
+    assert_eq!(stats.driver, "xk3190@1.0.0");
+    layer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplugged_pty_goes_offline_and_comes_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tty = tmp.path().join("ttyUSB0");
+    let pty = Pty::open(&tty).unwrap();
+    let manifest = site(
+        tmp.path(),
+        &format!(
+            "[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\ndevices = [\n  {{ id = \"scale\", driver = \"xk3190\", transport = {{ serial = \"{}\" }}, config = {{ stable-count = 1 }} }},\n]\n",
+            tty.display()
+        ),
+    );
+    let runtime = Runtime::new(None).unwrap();
+    let (tx, mut rx) = mpsc::channel(256);
+    let layer = DeviceLayer::start(&manifest, &runtime, tx).await.unwrap();
+    pty.master()
+        .write_all(&wire::xk3190::tf0_frame(1000.0, 0))
+        .unwrap();
+    assert_eq!(next(&mut rx, weight).await.1, 1000.0);
+
+    drop(pty); // unplug
+    let reason = next(&mut rx, |e| match &e.kind {
+        DeviceEventKind::Offline { reason } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(
+        reason.contains("read failed") || reason.contains("closed"),
+        "{reason}"
+    );
+
+    let pty = Pty::open(&tty).unwrap(); // plug back in (a new pty behind the same path)
+    // The transport reopens with backoff; keep the device talking until it is heard.
+    let frame = wire::xk3190::tf0_frame(2000.0, 0);
+    let writer = {
+        let mut m = pty.master_clone().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                if m.write_all(&frame).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    next(&mut rx, |e| {
+        matches!(e.kind, DeviceEventKind::Online { .. }).then_some(())
+    })
+    .await;
+    assert_eq!(next(&mut rx, weight).await.1, 2000.0);
+    layer.shutdown().await;
+    drop(pty);
+    writer.join().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_device_that_drops_is_reconnected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let device = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = device.local_addr().unwrap();
+    let manifest = site(
+        tmp.path(),
+        &format!(
+            "[[lane]]\nid = \"L02\"\ncategory = \"B\"\ndirection = \"export\"\ndevices = [\n  {{ id = \"scale\", driver = \"xk3190\", transport = {{ tcp = \"{addr}\" }}, config = {{ stable-count = 1 }} }},\n]\n"
+        ),
+    );
+    let runtime = Runtime::new(None).unwrap();
+    let (tx, mut rx) = mpsc::channel(256);
+    let layer = DeviceLayer::start(&manifest, &runtime, tx).await.unwrap();
+
+    let (mut conn, _) = device.accept().await.unwrap();
+    conn.write_all(&wire::xk3190::tf0_frame(500.0, 0))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx, weight).await, ("scale".into(), 500.0, true));
+    drop(conn);
+    let reason = next(&mut rx, |e| match &e.kind {
+        DeviceEventKind::Offline { reason } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, "closed by the device");
+
+    let (mut conn, _) = device.accept().await.unwrap();
+    conn.write_all(&wire::xk3190::tf0_frame(750.0, 0))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx, weight).await, ("scale".into(), 750.0, true));
+    layer.shutdown().await;
+}
