@@ -30,6 +30,25 @@ pub enum Command {
     /// Check, build and try plugins (drivers and rule sets).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Play simulated devices from scenario files (see manifests/sim/).
+    ///
+    /// Each scenario plays one device on a pseudo-terminal, TCP, UDP or HTTP with the exact
+    /// wire format of its driver; several run side by side. Stops at the end of the scenarios
+    /// (or on Ctrl-C when one repeats forever).
+    Sim {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<std::path::PathBuf>,
+    },
+    /// Run the site's devices and print every device event as a JSON line.
+    ///
+    /// Loads each device's driver, opens its link (serial, TCP, UDP, HTTP) and reports readings,
+    /// rejected frames, online/offline and faults until Ctrl-C.
+    Devices {
+        /// The site manifest.
+        #[arg(long, default_value = "manifests/site.toml")]
+        site: std::path::PathBuf,
+    },
     /// Run the demo lane: simulated trucks decided by the real plugins.
     Demo {
         /// How many trucks.
@@ -49,6 +68,8 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<std::process::ExitCode> {
         match self.command {
             Command::Plugin(c) => c.run(),
+            Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),
+            Command::Devices { site } => runtime()?.block_on(devices(site)),
             Command::Demo {
                 trucks,
                 pace_ms,
@@ -64,4 +85,81 @@ impl Cli {
             }
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn sim(paths: Vec<std::path::PathBuf>) -> anyhow::Result<std::process::ExitCode> {
+    use crate::sim::scenario::Scenario;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for path in paths {
+        let scenario = Scenario::load(&path)?;
+        let rx = stopped.clone();
+        let name = path
+            .file_stem()
+            .map_or("sim".into(), |s| s.to_string_lossy().into_owned());
+        tasks.spawn(async move {
+            let mut log = |line: String| println!("[{name}] {line}");
+            let result = crate::sim::play(&scenario, rx, &mut log).await;
+            (path, result)
+        });
+    }
+    let mut failed = false;
+    loop {
+        tokio::select! {
+            done = tasks.join_next() => match done {
+                Some(Ok((_, Ok(())))) => {}
+                Some(Ok((path, Err(e)))) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    failed = true;
+                }
+                Some(Err(e)) => {
+                    eprintln!("error: a simulator stopped: {e}");
+                    failed = true;
+                }
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => {
+                let _ = stop.send(true);
+            }
+        }
+    }
+    Ok(if failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+async fn devices(site: std::path::PathBuf) -> anyhow::Result<std::process::ExitCode> {
+    use std::io::Write;
+    let manifest = crate::config::SiteManifest::load(&site)?;
+    let runtime = crate::plugin::Runtime::new(crate::plugin::Runtime::default_cache_dir())?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let layer = crate::device::DeviceLayer::start(&manifest, &runtime, tx).await?;
+    eprintln!(
+        "{} devices on {} lanes running; Ctrl-C to stop",
+        layer.devices().count(),
+        manifest.lanes.len()
+    );
+    loop {
+        tokio::select! {
+            e = rx.recv() => match e {
+                Some(event) => {
+                    let mut out = std::io::stdout().lock();
+                    serde_json::to_writer(&mut out, &event)?;
+                    writeln!(out)?;
+                }
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    layer.shutdown().await;
+    Ok(std::process::ExitCode::SUCCESS)
 }
