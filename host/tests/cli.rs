@@ -1,5 +1,7 @@
 //! The integrator's commands, run as the real `kakou` binary on real plugin folders.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly, like the tests
+
 mod common;
 
 use std::io::Write;

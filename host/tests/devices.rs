@@ -1,5 +1,7 @@
 //! The device layer over real links: pseudo-terminals and TCP sockets, real wasm drivers.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly, like the tests
+
 mod common;
 
 use std::io::Write;
@@ -194,5 +196,80 @@ async fn a_tcp_device_that_drops_is_reconnected() {
         .await
         .unwrap();
     assert_eq!(next(&mut rx, weight).await, ("scale".into(), 750.0, true));
+    layer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_garbage_is_bounded_and_does_not_starve_another_device() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (flood_tty, scale_tty) = (tmp.path().join("ttyFlood"), tmp.path().join("ttyScale"));
+    let (flood, scale) = (
+        Pty::open(&flood_tty).unwrap(),
+        Pty::open(&scale_tty).unwrap(),
+    );
+    let manifest = site(
+        tmp.path(),
+        &format!(
+            "[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\ndevices = [\n  {{ id = \"flood\", driver = \"xk3190\", transport = {{ serial = \"{}\" }}, max-bytes-per-sec = 65536 }},\n  {{ id = \"scale\", driver = \"xk3190\", transport = {{ serial = \"{}\" }}, config = {{ report = \"every\" }} }},\n]\n",
+            flood_tty.display(),
+            scale_tty.display()
+        ),
+    );
+    let runtime = Runtime::new(None).unwrap();
+    let (tx, mut rx) = mpsc::channel(1 << 16);
+    let layer = DeviceLayer::start(&manifest, &runtime, tx).await.unwrap();
+
+    // 4 MiB of garbage with no frame start in it, as fast as the pty takes it.
+    const FLOOD: usize = 4 << 20;
+    let mut f = flood.master_clone().unwrap();
+    let flooder = std::thread::spawn(move || {
+        let junk = vec![0x55u8; 64 * 1024];
+        for _ in 0..FLOOD / junk.len() {
+            f.write_all(&junk).unwrap();
+        }
+    });
+    // Meanwhile the scale sends 100 frames, 10 ms apart.
+    let mut s = scale.master_clone().unwrap();
+    let frames = 100;
+    let scaler = std::thread::spawn(move || {
+        for i in 0..frames {
+            s.write_all(&wire::xk3190::tf0_frame(f64::from(1000 + i), 0))
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let mut got = Vec::new();
+    while got.len() < frames as usize {
+        if let Some((device, kg, _)) = next(&mut rx, weight).await.into() {
+            assert_eq!(device, "scale", "the flood produced a reading");
+            got.push(kg);
+        }
+    }
+    let want: Vec<f64> = (0..frames).map(|i| f64::from(1000 + i)).collect();
+    assert_eq!(
+        got, want,
+        "every scale frame decoded, in order, during the flood"
+    );
+    scaler.join().unwrap();
+    flooder.join().unwrap();
+
+    // Every flooded byte is accounted for: rejected by the driver, dropped by the rate
+    // limit, or (at most one buffer's worth) still waiting for a frame start.
+    let mut stats = layer.device("L01", "flood").unwrap().stats();
+    for _ in 0..600 {
+        if stats.bytes_in == FLOOD as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stats = layer.device("L01", "flood").unwrap().stats();
+    }
+    assert_eq!(stats.bytes_in, FLOOD as u64);
+    assert_eq!(stats.readings, 0);
+    assert!(stats.rate_dropped_bytes > 0, "{stats:?}");
+    let accounted = stats.rejected_bytes + stats.rate_dropped_bytes;
+    assert!(
+        accounted <= FLOOD as u64 && accounted + 64 * 1024 >= FLOOD as u64,
+        "{stats:?}"
+    );
     layer.shutdown().await;
 }

@@ -1,6 +1,8 @@
 //! The plugin runtime against real components built from source: the two real plugins, and
 //! hostile plugins whose every fault must cost one call and never the host.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly, like the tests
+
 mod common;
 
 use std::path::Path;

@@ -202,12 +202,18 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
                     format!("device id {dev_id:?} is used twice in lane {id}"),
                 ));
             }
-            let transport = TransportSpec::from_raw(d.transport.get_ref()).map_err(|m| {
+            let mut transport = TransportSpec::from_raw(d.transport.get_ref()).map_err(|m| {
                 err(
                     d.transport.span(),
                     format!("device {id}/{dev_id}: transport: {m}"),
                 )
             })?;
+            // A relative serial path (a simulator's pty link) is relative to the manifest.
+            if let TransportSpec::Serial(s) = &mut transport
+                && s.path.is_relative()
+            {
+                s.path = base.join(&s.path);
+            }
             let mut settings = Vec::new();
             for (k, v) in d.config {
                 let value = crate::diag::scalar_text(v.get_ref()).ok_or_else(|| {

@@ -94,7 +94,7 @@ pub enum DeviceError {
         /// Driver name.
         driver: String,
         /// Why.
-        source: LoadError,
+        source: Box<LoadError>,
     },
     /// The driver refused the device's settings.
     #[error("device {lane}/{device}: {source}")]
@@ -165,7 +165,7 @@ impl DeviceLayer {
                                 lane: lane.id.clone(),
                                 device: dev.id.clone(),
                                 driver: dev.driver.clone(),
-                                source,
+                                source: Box::new(source),
                             }
                         })?;
                         drivers.insert(dev.driver.clone(), p.clone());

@@ -22,9 +22,10 @@ pub(crate) struct SimLink {
 }
 
 enum Inner {
+    /// Writes go through a thread: a pty nobody reads fills up and would block the caller.
     Pty {
         pty: Pty,
-        writer: std::fs::File,
+        writer: std::sync::mpsc::SyncSender<Vec<u8>>,
     },
     Tcp {
         listener: Option<TcpListener>,
@@ -82,7 +83,15 @@ impl SimLink {
                 let pty = Pty::open(path)
                     .map_err(|e| SimError::Link(format!("pty at {}: {e}", path.display())))?;
                 let mut reader = pty.master_clone().map_err(link_err)?;
-                let writer = pty.master_clone().map_err(link_err)?;
+                let mut master = pty.master_clone().map_err(link_err)?;
+                let (writer, to_write) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+                std::thread::spawn(move || {
+                    while let Ok(bytes) = to_write.recv() {
+                        if master.write_all(&bytes).is_err() {
+                            break;
+                        }
+                    }
+                });
                 let tx = self.incoming_tx.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 4096];
@@ -171,10 +180,11 @@ impl SimLink {
             return Ok(None);
         }
         match &mut self.inner {
-            Inner::Pty { writer, .. } => {
-                writer.write_all(bytes).map_err(link_err)?;
-                Ok(None)
-            }
+            Inner::Pty { writer, .. } => match writer.try_send(bytes.to_vec()) {
+                Ok(()) => Ok(None),
+                // Like a real serial device, it talks whether or not anyone listens.
+                Err(_) => Ok(Some("nobody is reading the port; bytes dropped".into())),
+            },
             Inner::Tcp { stream, .. } => {
                 if let Some(s) = stream {
                     if s.write_all(bytes).await.is_err() {

@@ -108,6 +108,11 @@ pub(crate) fn speaker(
         "rdm6300" => Box::new(Rdm6300),
         "hikvision-anpr" => Box::new(Hikvision),
         "nmea0183" => Box::new(Nmea),
+        "container-ocr" => Box::new(ContainerOcr {
+            format: o.text("format", "json")?,
+            lane: o.text("lane", "L01")?,
+        }),
+        "jt701" => Box::new(Jt701 { index: 0 }),
         "modbus-barrier" => Box::new(ModbusRelay {
             pending: Vec::new(),
         }),
@@ -516,5 +521,120 @@ impl Speaker for Lcus {
     }
     fn sample(&mut self, _s: &DeviceState) -> Vec<u8> {
         wire::lcus::status_line(1, true)
+    }
+}
+
+struct ContainerOcr {
+    /// `json`, `text` or `http`.
+    format: String,
+    lane: String,
+}
+
+impl ContainerOcr {
+    fn encode(&self, event: &wire::container_ocr::OcrEvent) -> Vec<u8> {
+        match self.format.as_str() {
+            "text" => wire::container_ocr::text_line(event),
+            "http" => wire::container_ocr::http_request(event),
+            _ => wire::container_ocr::json_line(event),
+        }
+    }
+}
+
+impl Speaker for ContainerOcr {
+    fn on_step(&mut self, step: &Step, _s: &DeviceState) -> Result<Vec<u8>, SimError> {
+        use kakou_plugin_sdk::model::ContainerPosition;
+        let Some(number) = &step.container else {
+            return Ok(Vec::new());
+        };
+        let position = match step.position.as_deref().unwrap_or("single") {
+            "front" => ContainerPosition::Front,
+            "rear" => ContainerPosition::Rear,
+            "single" => ContainerPosition::Single,
+            other => {
+                return Err(SimError::Step(format!(
+                    "container position {other:?}: expected front, rear or single"
+                )));
+            }
+        };
+        let event = wire::container_ocr::OcrEvent {
+            lane: self.lane.clone(),
+            time: device_time(),
+            id: String::new(),
+            containers: vec![wire::container_ocr::OcrContainer::new(
+                number,
+                step.iso.as_deref().unwrap_or(""),
+                position,
+                step.confidence.unwrap_or(93),
+            )],
+        };
+        Ok(self.encode(&event))
+    }
+    fn sample(&mut self, _s: &DeviceState) -> Vec<u8> {
+        let event = wire::container_ocr::OcrEvent {
+            lane: self.lane.clone(),
+            time: device_time(),
+            id: String::new(),
+            containers: vec![wire::container_ocr::OcrContainer::new(
+                "CSQU3054383",
+                "22G1",
+                kakou_plugin_sdk::model::ContainerPosition::Single,
+                90,
+            )],
+        };
+        self.encode(&event)
+    }
+}
+
+struct Jt701 {
+    index: u32,
+}
+
+impl Jt701 {
+    /// A P45 report. Event source 5 stands for "locked" (sites map it with the driver's
+    /// `source-states` setting); unlock verification 1 is an authorised unlock.
+    fn report(&mut self, id: &str, locked: bool, lat: f64, lon: f64) -> Vec<u8> {
+        self.index += 1;
+        let secs = crate::device::now_ms().div_euclid(1000);
+        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+        let rem = secs.rem_euclid(86_400);
+        wire::jt701::p45(&wire::jt701::P45 {
+            id: id.to_owned(),
+            year: y as u16,
+            month: mo as u8,
+            day: d as u8,
+            hour: (rem / 3600) as u8,
+            minute: (rem % 3600 / 60) as u8,
+            second: (rem % 60) as u8,
+            lat,
+            lon,
+            decimals: 6,
+            valid: true,
+            event_source: if locked { 5 } else { 2 },
+            unlock_verification: u32::from(!locked),
+            rfid: "0000000000".into(),
+            index: self.index,
+            ..Default::default()
+        })
+    }
+}
+
+impl Speaker for Jt701 {
+    fn on_step(&mut self, step: &Step, _s: &DeviceState) -> Result<Vec<u8>, SimError> {
+        let Some(seal) = &step.seal else {
+            return Ok(Vec::new());
+        };
+        let locked = match seal.state.as_str() {
+            "locked" => true,
+            "unlocked" => false,
+            other => {
+                return Err(SimError::Step(format!(
+                    "seal state {other:?}: expected locked or unlocked"
+                )));
+            }
+        };
+        Ok(self.report(&seal.id, locked, seal.lat, seal.lon))
+    }
+    fn sample(&mut self, _s: &DeviceState) -> Vec<u8> {
+        self.report("2000000001", true, 22.7589, 113.6021)
     }
 }

@@ -3,6 +3,7 @@
 //! - [`checksum`]: byte checksums (XOR, 8-bit sums, two's complement, mod-128, NMEA, ASCII hex).
 //! - [`crc`]: CRC-16/MODBUS and CRC-16/MCRF4XX, table driven.
 //! - [`frame`]: the resynchronising [`Splitter`] that cuts a byte stream into frames.
+//! - [`http`]: HTTP/1.1 request framing by Content-Length and multipart parts, for devices that push.
 //! - [`iso6346`]: container numbers and their check digit.
 //! - [`plate`]: mainland Chinese licence plates (normalisation and classification).
 //! - [`stability`]: weight stability from repeated readings, for indicators without a flag.
@@ -10,6 +11,7 @@
 pub mod checksum;
 pub mod crc;
 pub mod frame;
+pub mod http;
 pub mod iso6346;
 pub mod plate;
 pub mod stability;

@@ -1,0 +1,662 @@
+//! Chafon UHFReader18-family UHF RFID reader driver (electronic licence plates).
+//!
+//! # Wire format
+//!
+//! Every frame is `Len Adr Cmd Data CRC-LSB CRC-MSB`: `Len` counts the bytes after itself,
+//! the CRC is CRC-16/MCRF4XX over `Len` through `Data`, low byte first. Replies carry a status
+//! byte after the command: `Len Adr reCmd Status Data CRC`. There is no sync byte, so the
+//! splitter treats any byte as a possible length and lets the CRC decide.
+//!
+//! The driver polls with the inventory command (`04 00 01 DB 4B` for address 0). The reply
+//! (`reCmd` 0x01) has status 0x01 (done), 0x02 (scan time ran out), 0x03 (more frames follow)
+//! or 0x04 (reader buffer full), then the tag count and, per tag, the EPC length in bytes and
+//! the EPC. Status 0xFB means no tag. A reader switched to scan (active) mode sends tags unasked
+//! as `reCmd` 0xEE, status 0x00, data = the EPC; set `poll-ms = 0` for such a reader.
+//!
+//! # Readings
+//!
+//! - One [`Tag`] per EPC, EPC in upper-case hex, antenna 0 (the UHFReader18 reports none), no
+//!   RSSI. Tags read in scan mode carry the attribute `mode = scan`.
+//! - No reading for a no-tag reply (status 0xFB, or an inventory listing zero tags), for the
+//!   "more data" status 0x03 (its tags are reported; the next frame continues the list), or for
+//!   a frame without status byte (`Len` 4): that is a host command, e.g. our own inventory
+//!   echoed by an RS-485 adapter.
+//! - A [`DeviceStatus`] for every other status, with the code explained (`status` and
+//!   `command` attributes in hex): scan-time overflow and buffer full are warnings sent along
+//!   with the tags they list; command, length and parameter errors are faults (the reader
+//!   refuses to inventory); tag-access errors are warnings; status 0x00 to a command other
+//!   than inventory is an `ack`.
+//! - An inventory reply whose EPC list does not add up (tag count and lengths against the data
+//!   length) is rejected with the reason, although its CRC is right: its EPCs cannot be trusted.
+//!
+//! Every read is reported: the reader answers each poll (every 100 ms by default) with every
+//! tag in the field, so a truck standing at the antenna yields a stream of identical tags. The
+//! plugin has no clock and keeps no time-based de-duplication; the lane merges repeats.
+//!
+//! The reply's address is not checked against `address`: a driver instance serves one reader,
+//! and a reader polled at the broadcast address 0xFF answers with its own address.
+
+use kakou_plugin_sdk::prelude::*;
+use kakou_plugin_sdk::proto::crc::crc16_mcrf4xx;
+use kakou_plugin_sdk::wire::chafon::{self as wire, CMD_INVENTORY, CMD_SCAN_OUTPUT};
+
+/// How often the host calls `poll`; `poll-ms` is a multiple of it.
+const BASE_POLL_MS: u32 = 100;
+/// Shortest frame: `Len Adr Cmd CRC CRC` (a command without data).
+const MIN_FRAME: usize = 5;
+/// Longest frame: a length byte of 255 plus itself.
+const MAX_FRAME: usize = 256;
+
+/// One Chafon UHFReader18-family reader.
+pub struct ChafonUhf18 {
+    frames: Splitter,
+    inventory: Vec<u8>,
+    /// Send the inventory every this many `poll` calls; 0 never.
+    poll_every: u32,
+    polls: u32,
+}
+
+/// A setting holding one byte, in decimal or `0x` hex.
+fn byte_setting(config: &Config, key: &str, default: u8) -> Result<u8, String> {
+    let Some(text) = config.text(key).map(str::trim) else {
+        return Ok(default);
+    };
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u8::from_str_radix(hex, 16).ok(),
+        None => text.parse::<u8>().ok(),
+    };
+    parsed.ok_or_else(|| {
+        format!("setting `{key}`: {text:?} is not a byte value (0 to 255, or 0x00 to 0xFF)")
+    })
+}
+
+/// The EPCs of an inventory reply's data: count, then (length in bytes, EPC) per tag.
+fn epc_list(data: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let Some((&count, mut rest)) = data.split_first() else {
+        return Err("inventory reply without a tag count".into());
+    };
+    let mut epcs = Vec::with_capacity(usize::from(count));
+    for i in 0..count {
+        let Some((&len, tail)) = rest.split_first() else {
+            return Err(format!(
+                "inventory reply announces {count} tags but its data ends after {i}"
+            ));
+        };
+        let len = usize::from(len);
+        if tail.len() < len {
+            return Err(format!(
+                "inventory reply: EPC {} announces {len} bytes, only {} follow",
+                i + 1,
+                tail.len()
+            ));
+        }
+        epcs.push(&tail[..len]);
+        rest = &tail[len..];
+    }
+    if !rest.is_empty() {
+        return Err(format!(
+            "inventory reply: {} stray bytes after the {count} announced tags",
+            rest.len()
+        ));
+    }
+    Ok(epcs)
+}
+
+/// Inventory statuses whose data is a tag list.
+fn lists_tags(status: u8) -> bool {
+    matches!(status, 0x01..=0x04)
+}
+
+/// Checks a candidate frame: CRC, then the tag list of an inventory reply.
+fn validate(frame: &[u8]) -> Result<(), String> {
+    let (body, crc) = frame.split_at(frame.len() - 2);
+    let sent = u16::from_le_bytes([crc[0], crc[1]]);
+    let computed = crc16_mcrf4xx(body);
+    if sent != computed {
+        return Err(format!(
+            "CRC {computed:04X} computed, frame says {sent:04X}"
+        ));
+    }
+    if let [_, _, CMD_INVENTORY, status, data @ ..] = body
+        && lists_tags(*status)
+    {
+        epc_list(data)?;
+    }
+    Ok(())
+}
+
+/// Level, code and explanation of a reply status.
+fn explain(status: u8) -> (StatusLevel, &'static str, &'static str) {
+    use StatusLevel::{Fault, Ok, Warning};
+    match status {
+        0x00 => (Ok, "ack", "command executed"),
+        0x01 => (
+            Ok,
+            "inventory-done",
+            "inventory finished within the scan time",
+        ),
+        0x02 => (
+            Warning,
+            "scan-time-overflow",
+            "inventory scan time ran out before every tag in the field was read",
+        ),
+        0x03 => (Ok, "more-data", "more tags follow in the next frame"),
+        0x04 => (
+            Warning,
+            "buffer-full",
+            "more tags than the reader can store: some were not reported",
+        ),
+        0x05 => (
+            Warning,
+            "access-password-error",
+            "tag access password is wrong",
+        ),
+        0x09 => (Warning, "kill-password-error", "tag kill password is wrong"),
+        0x0A => (
+            Warning,
+            "kill-password-zero",
+            "kill password cannot be zero",
+        ),
+        0x0B => (
+            Warning,
+            "tag-unsupported",
+            "tag does not support the command",
+        ),
+        0x0C => (
+            Warning,
+            "access-password-zero",
+            "access password cannot be zero for this command",
+        ),
+        0x0D => (
+            Warning,
+            "tag-protected",
+            "tag is protected and cannot be set again",
+        ),
+        0x0E => (
+            Warning,
+            "tag-unprotected",
+            "tag is not protected; nothing to reset",
+        ),
+        0x10 => (
+            Warning,
+            "locked-bytes",
+            "some bytes are locked: write failed",
+        ),
+        0x11 => (Warning, "cannot-lock", "tag cannot be locked"),
+        0x12 => (Warning, "already-locked", "tag is already locked"),
+        0x13 => (
+            Fault,
+            "parameter-save-failed",
+            "reader could not save its parameters",
+        ),
+        0x14 => (
+            Warning,
+            "cannot-adjust",
+            "reader cannot make the adjustment",
+        ),
+        0x15 => (Ok, "inventory-6b-done", "ISO 18000-6B inventory finished"),
+        0x16 => (
+            Warning,
+            "scan-time-overflow-6b",
+            "ISO 18000-6B inventory scan time ran out",
+        ),
+        0x17 => (Ok, "more-data-6b", "more ISO 18000-6B tags follow"),
+        0x18 => (
+            Warning,
+            "buffer-full-6b",
+            "too many ISO 18000-6B tags to store",
+        ),
+        0x19 => (
+            Warning,
+            "unsupported-or-zero-password",
+            "command not supported, or the access password cannot be zero",
+        ),
+        0xF9 => (
+            Fault,
+            "command-error",
+            "reader failed to execute the command",
+        ),
+        0xFA => (
+            Warning,
+            "poor-communication",
+            "a tag is present but communication with it is too poor",
+        ),
+        0xFB => (Ok, "no-tag", "no tag in the field"),
+        0xFC => (Warning, "tag-error", "the tag returned an error code"),
+        0xFD => (
+            Fault,
+            "length-error",
+            "reader says the command length is wrong",
+        ),
+        0xFE => (Fault, "illegal-command", "reader does not know the command"),
+        0xFF => (
+            Fault,
+            "parameter-error",
+            "reader refuses the command's parameters",
+        ),
+        _ => (
+            Warning,
+            "unknown-status",
+            "status not in the UHFReader18 table",
+        ),
+    }
+}
+
+/// The status reading for `status` in reply to `cmd`.
+fn status_reading(cmd: u8, status: u8, data: &[u8]) -> Reading {
+    let (level, code, text) = explain(status);
+    let mut message = format!("status 0x{status:02X} to command 0x{cmd:02X}: {text}");
+    if status == 0xFC
+        && let Some(tag_code) = data.first()
+    {
+        message.push_str(&format!(" (tag error code 0x{tag_code:02X})"));
+    }
+    Reading::from(DeviceStatus {
+        level,
+        code: code.into(),
+        message,
+    })
+    .with("status", format!("0x{status:02X}"))
+    .with("command", format!("0x{cmd:02X}"))
+}
+
+fn tag(epc: &[u8]) -> Tag {
+    Tag {
+        epc: epc.iter().map(|b| format!("{b:02X}")).collect(),
+        antenna: 0,
+        rssi_dbm: None,
+    }
+}
+
+/// Readings of one validated frame.
+fn decode(frame: &[u8], out: &mut Vec<Reading>) {
+    // `Len Adr reCmd Status Data CRC CRC`; a frame without status byte is a command.
+    let [_, _, cmd, status, data @ .., _, _] = frame else {
+        return;
+    };
+    let (cmd, status) = (*cmd, *status);
+    match (cmd, status) {
+        (CMD_INVENTORY, s) if lists_tags(s) => {
+            // Validated: the list adds up.
+            let epcs = epc_list(data).unwrap_or_default();
+            out.extend(
+                epcs.into_iter()
+                    .filter(|e| !e.is_empty())
+                    .map(|e| tag(e).into()),
+            );
+            if matches!(s, 0x02 | 0x04) {
+                out.push(status_reading(cmd, s, data));
+            }
+        }
+        (CMD_INVENTORY, wire::STATUS_NO_TAG) => {}
+        (CMD_SCAN_OUTPUT, wire::STATUS_SUCCESS) => {
+            if !data.is_empty() {
+                out.push(Reading::from(tag(data)).with("mode", "scan"));
+            }
+        }
+        (CMD_SCAN_OUTPUT, 0xEE) => out.push(
+            Reading::from(DeviceStatus {
+                level: StatusLevel::Warning,
+                code: "eas-alarm".into(),
+                message: "scan mode: EAS alarm".into(),
+            })
+            .with("status", "0xEE")
+            .with("command", "0xEE"),
+        ),
+        _ => out.push(status_reading(cmd, status, data)),
+    }
+}
+
+impl Driver for ChafonUhf18 {
+    fn describe() -> DriverDescription {
+        DriverDescription {
+            name: "chafon-uhf18".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            device_classes: vec!["rfid".into()],
+            summary: "Chafon UHFReader18-family UHF RFID readers: polled EPC inventory".into(),
+            poll_interval_ms: Some(BASE_POLL_MS),
+            settings: vec![
+                SettingSpec::new(
+                    "address",
+                    Some("0"),
+                    "reader address, 0 to 254, or 255 (0xFF) to broadcast; decimal or 0x hex",
+                ),
+                SettingSpec::new(
+                    "poll-ms",
+                    Some("100"),
+                    "inventory interval in ms, rounded up to a multiple of 100; 0 = never \
+                     (reader in scan mode)",
+                ),
+            ],
+        }
+    }
+
+    fn open(config: &Config) -> Result<Self, String> {
+        let address = byte_setting(config, "address", 0)?;
+        let poll_ms: u32 = config.get("poll-ms", BASE_POLL_MS)?;
+        if (1..BASE_POLL_MS).contains(&poll_ms) {
+            return Err(format!(
+                "setting `poll-ms`: {poll_ms} is below the {BASE_POLL_MS} ms the host polls at; \
+                 use 0 to stop polling"
+            ));
+        }
+        Ok(ChafonUhf18 {
+            frames: Splitter::new(FrameSpec::LengthPrefixed {
+                sync: vec![],
+                len_offset: 0,
+                len_adjust: 1,
+                min_len: MIN_FRAME,
+                max_len: MAX_FRAME,
+            }),
+            inventory: wire::inventory_command(address),
+            poll_every: poll_ms.div_ceil(BASE_POLL_MS),
+            polls: 0,
+        })
+    }
+
+    fn feed(&mut self, data: &[u8]) -> FeedOutput {
+        let mut out = FeedOutput::default();
+        self.frames.push(data);
+        while let Some(frame) = self.frames.next_frame(validate) {
+            match frame {
+                Frame::Ok(bytes) => decode(&bytes, &mut out.readings),
+                Frame::Rejected(r) => out.rejected.push(r.into()),
+            }
+        }
+        out
+    }
+
+    fn drain(&mut self) -> Vec<u8> {
+        self.frames.drain()
+    }
+
+    fn poll(&mut self) -> Option<Vec<u8>> {
+        if self.poll_every == 0 {
+            return None;
+        }
+        let due = self.polls.is_multiple_of(self.poll_every);
+        self.polls = (self.polls + 1) % self.poll_every;
+        due.then(|| self.inventory.clone())
+    }
+}
+
+kakou_plugin_sdk::export_driver!(ChafonUhf18);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kakou_plugin_sdk::harness::{feed_split, open};
+    use kakou_plugin_sdk::wire::chafon::{inventory_command, inventory_reply, no_tag_reply, reply};
+
+    /// The documented inventory command.
+    const INVENTORY: [u8; 5] = [0x04, 0x00, 0x01, 0xDB, 0x4B];
+
+    const EPC_A: [u8; 12] = [
+        0xE2, 0x00, 0x00, 0x17, 0x22, 0x0B, 0x01, 0x23, 0x18, 0x60, 0x4B, 0x5A,
+    ];
+    const EPC_B: [u8; 12] = [
+        0x30, 0x08, 0x33, 0xB2, 0xDD, 0xD9, 0x01, 0x40, 0x00, 0x00, 0x00, 0x07,
+    ];
+
+    fn epcs(out: &FeedOutput) -> Vec<String> {
+        out.readings
+            .iter()
+            .filter_map(|r| match &r.value {
+                ReadingValue::Tag(t) => {
+                    assert_eq!((t.antenna, t.rssi_dbm), (0, None));
+                    Some(t.epc.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn statuses(out: &FeedOutput) -> Vec<(StatusLevel, String)> {
+        out.readings
+            .iter()
+            .filter_map(|r| match &r.value {
+                ReadingValue::Status(s) => Some((s.level, s.code.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn poll_sends_the_documented_inventory_command() {
+        let mut d = open::<ChafonUhf18>(&[]).unwrap();
+        assert_eq!(ChafonUhf18::describe().poll_interval_ms, Some(100));
+        assert_eq!(d.poll(), Some(INVENTORY.to_vec()));
+        assert_eq!(d.poll(), Some(INVENTORY.to_vec()));
+        let mut d = open::<ChafonUhf18>(&[("address", "0x05")]).unwrap();
+        assert_eq!(d.poll(), Some(inventory_command(5)));
+        let mut d = open::<ChafonUhf18>(&[("address", "255"), ("poll-ms", "250")]).unwrap();
+        let polls: Vec<bool> = (0..7).map(|_| d.poll().is_some()).collect();
+        assert_eq!(polls, [true, false, false, true, false, false, true]);
+        assert_eq!(inventory_command(255)[1], 0xFF);
+        let mut off = open::<ChafonUhf18>(&[("poll-ms", "0")]).unwrap();
+        assert!((0..5).all(|_| off.poll().is_none()));
+    }
+
+    #[test]
+    fn command_echo_is_silent() {
+        let out = feed_split::<ChafonUhf18>(&[], &INVENTORY);
+        assert!(out.readings.is_empty() && out.rejected.is_empty());
+    }
+
+    #[test]
+    fn inventory_reply_gives_one_tag_per_epc() {
+        let f = inventory_reply(0, 0x01, &[EPC_A, EPC_B]);
+        let out = feed_split::<ChafonUhf18>(&[], &f);
+        assert_eq!(
+            epcs(&out),
+            ["E2000017220B012318604B5A", "300833B2DDD9014000000007"]
+        );
+        assert_eq!(out.readings.len(), 2);
+        assert!(out.rejected.is_empty());
+    }
+
+    #[test]
+    fn no_tag_replies_give_nothing() {
+        let mut input = no_tag_reply(0);
+        input.extend(inventory_reply::<[u8; 12]>(0, 0x01, &[]));
+        input.extend(reply(0, 0x01, 0xFB, &[0x00]));
+        let out = feed_split::<ChafonUhf18>(&[], &input);
+        assert!(out.readings.is_empty() && out.rejected.is_empty());
+    }
+
+    #[test]
+    fn overflow_and_more_data_statuses() {
+        let mut input = inventory_reply(0, 0x03, &[EPC_A]);
+        input.extend(inventory_reply(0, 0x02, &[EPC_B]));
+        input.extend(inventory_reply(0, 0x04, &[EPC_A]));
+        let out = feed_split::<ChafonUhf18>(&[], &input);
+        assert_eq!(
+            epcs(&out),
+            [
+                "E2000017220B012318604B5A",
+                "300833B2DDD9014000000007",
+                "E2000017220B012318604B5A"
+            ]
+        );
+        assert_eq!(
+            statuses(&out),
+            [
+                (StatusLevel::Warning, "scan-time-overflow".to_string()),
+                (StatusLevel::Warning, "buffer-full".to_string())
+            ]
+        );
+        let s = &out.readings[2];
+        assert!(matches!(&s.value, ReadingValue::Status(st) if st.message.contains("0x02")));
+        assert!(s.attributes.contains(&Setting::new("status", "0x02")));
+    }
+
+    #[test]
+    fn error_statuses_are_explained() {
+        let mut input = reply(0, 0x01, 0xFE, &[]);
+        input.extend(reply(0, 0x01, 0xFF, &[]));
+        input.extend(reply(0, 0x00, 0xFD, &[]));
+        input.extend(reply(0, 0x01, 0xFA, &[]));
+        input.extend(reply(0, 0x02, 0xFC, &[0x0B]));
+        input.extend(reply(0, 0x24, 0x00, &[]));
+        input.extend(reply(0, 0x01, 0x77, &[]));
+        let out = feed_split::<ChafonUhf18>(&[], &input);
+        let s = |l, c: &str| (l, c.to_string());
+        assert_eq!(
+            statuses(&out),
+            [
+                s(StatusLevel::Fault, "illegal-command"),
+                s(StatusLevel::Fault, "parameter-error"),
+                s(StatusLevel::Fault, "length-error"),
+                s(StatusLevel::Warning, "poor-communication"),
+                s(StatusLevel::Warning, "tag-error"),
+                s(StatusLevel::Ok, "ack"),
+                s(StatusLevel::Warning, "unknown-status"),
+            ]
+        );
+        let ReadingValue::Status(tag_err) = &out.readings[4].value else {
+            panic!("{:?}", out.readings[4]);
+        };
+        assert!(
+            tag_err.message.contains("tag error code 0x0B"),
+            "{tag_err:?}"
+        );
+    }
+
+    #[test]
+    fn scan_mode_output() {
+        let mut input = wire::scan_output(0, &EPC_B);
+        input.extend(reply(0, 0xEE, 0xEE, &[]));
+        let out = feed_split::<ChafonUhf18>(&[("poll-ms", "0")], &input);
+        assert_eq!(epcs(&out), ["300833B2DDD9014000000007"]);
+        assert!(
+            out.readings[0]
+                .attributes
+                .contains(&Setting::new("mode", "scan"))
+        );
+        assert_eq!(
+            statuses(&out),
+            [(StatusLevel::Warning, "eas-alarm".to_string())]
+        );
+    }
+
+    #[test]
+    fn multi_frame_stream_with_every_split() {
+        let mut input = INVENTORY.to_vec();
+        input.extend(no_tag_reply(0));
+        input.extend(&INVENTORY);
+        input.extend(inventory_reply(0, 0x01, &[EPC_A]));
+        input.extend(&INVENTORY);
+        input.extend(inventory_reply(0, 0x01, &[EPC_A, EPC_B]));
+        let out = feed_split::<ChafonUhf18>(&[], &input);
+        assert_eq!(
+            epcs(&out),
+            [
+                "E2000017220B012318604B5A",
+                "E2000017220B012318604B5A",
+                "300833B2DDD9014000000007"
+            ]
+        );
+        assert!(out.rejected.is_empty());
+    }
+
+    #[test]
+    fn garbage_and_corrupt_frames_are_rejected_and_skipped() {
+        let good = inventory_reply(0, 0x01, &[EPC_A]);
+        let mut corrupt = inventory_reply(0, 0x01, &[EPC_B]);
+        corrupt[9] ^= 0x40;
+        let mut input = vec![0xEE, 0x99, 0x00];
+        input.extend(&good);
+        input.extend([0x13, 0x37]);
+        input.extend(&corrupt);
+        input.extend(&good);
+        input.push(0x30); // a stray length byte: the final no-tag reply must still come out
+        input.extend(no_tag_reply(0));
+        let out = feed_split::<ChafonUhf18>(&[], &input);
+        assert_eq!(
+            epcs(&out),
+            ["E2000017220B012318604B5A", "E2000017220B012318604B5A"]
+        );
+        assert_eq!(out.rejected.len(), 3, "{:?}", out.rejected);
+        assert!(
+            out.rejected[1].reason.contains("CRC") && out.rejected[1].reason.contains("computed"),
+            "{:?}",
+            out.rejected
+        );
+        let dropped: u32 = out.rejected.iter().map(|r| r.bytes).sum();
+        assert_eq!(dropped as usize, 3 + 2 + corrupt.len() + 1);
+
+        // Byte accounting: decoded + rejected + buffered = fed.
+        let mut d = open::<ChafonUhf18>(&[]).unwrap();
+        let mut partial = input.clone();
+        partial.extend(&good[..7]);
+        let out = d.feed(&partial);
+        let dropped: usize = out.rejected.iter().map(|r| r.bytes as usize).sum();
+        let decoded = 2 * good.len() + no_tag_reply(0).len();
+        assert_eq!(decoded + dropped + d.drain().len(), partial.len());
+    }
+
+    #[test]
+    fn inconsistent_epc_list_is_rejected_with_its_reason() {
+        // CRC right, but the tag count announces two EPCs and only one is there.
+        let mut data = vec![2, 12];
+        data.extend(EPC_A);
+        let bad = reply(0, 0x01, 0x01, &data);
+        let mut input = bad.clone();
+        input.extend(inventory_reply(0, 0x01, &[EPC_B]));
+        let out = feed_split::<ChafonUhf18>(&[], &input);
+        assert_eq!(epcs(&out), ["300833B2DDD9014000000007"]);
+        assert_eq!(out.rejected.len(), 1);
+        assert_eq!(out.rejected[0].bytes as usize, bad.len());
+        assert!(
+            out.rejected[0]
+                .reason
+                .contains("announces 2 tags but its data ends after 1"),
+            "{:?}",
+            out.rejected
+        );
+        assert_eq!(
+            epc_list(&[1, 2, 0xAA, 0xBB, 0xCC]),
+            Err("inventory reply: 1 stray bytes after the 1 announced tags".into())
+        );
+        assert!(
+            epc_list(&[1, 5, 0xAA])
+                .unwrap_err()
+                .contains("announces 5 bytes")
+        );
+        assert!(epc_list(&[]).is_err());
+    }
+
+    #[test]
+    fn drain_returns_partial_frame() {
+        let f = inventory_reply(0, 0x01, &[EPC_A]);
+        let mut d = open::<ChafonUhf18>(&[]).unwrap();
+        assert!(d.feed(&f[..8]).readings.is_empty());
+        assert_eq!(d.drain(), f[..8].to_vec());
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let err = |s: &[(&str, &str)]| open::<ChafonUhf18>(s).err().unwrap();
+        assert!(err(&[("address", "300")]).contains("`address`"));
+        assert!(err(&[("address", "0xGG")]).contains("`address`"));
+        assert!(err(&[("poll-ms", "fast")]).contains("`poll-ms`"));
+        assert!(err(&[("poll-ms", "50")]).contains("`poll-ms`"));
+        assert!(err(&[("dedupe-ms", "500")]).contains("unknown setting `dedupe-ms`"));
+    }
+
+    #[test]
+    fn fixture_is_the_documented_stream() {
+        let fixture = include_bytes!("../fixtures/frames.bin");
+        let mut expected = INVENTORY.to_vec();
+        expected.extend(no_tag_reply(0));
+        expected.extend(&INVENTORY);
+        expected.extend(inventory_reply(0, 0x01, &[EPC_A, EPC_B]));
+        expected.extend(&INVENTORY);
+        expected.extend(inventory_reply(0, 0x02, &[EPC_A]));
+        expected.extend(&INVENTORY);
+        expected.extend(reply(0, 0x01, 0xFE, &[]));
+        assert_eq!(fixture.to_vec(), expected);
+        let out = feed_split::<ChafonUhf18>(&[], fixture);
+        assert_eq!(out.readings.len(), 5);
+    }
+}
