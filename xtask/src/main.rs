@@ -102,7 +102,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     use std::io::{BufRead, BufReader};
     plugins()?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"])
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
         .args(extra)
         .stdout(std::process::Stdio::piped());
     let mut child = cmd.spawn().context("cannot run cargo test")?;
