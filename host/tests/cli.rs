@@ -200,45 +200,107 @@ fn feed_reproduces_the_documented_examples() {
     let hex = |s: &str| hex::decode(s.replace(' ', "")).unwrap();
     let epc = hex("E2000017221101441890ABCD");
     let cases: Vec<(&str, Vec<&str>, Vec<u8>, Vec<&str>)> = vec![
-        ("xk3190", vec![], hex("02 2B 30 30 33 32 36 30 30 31 43 03"), vec![r#""type":"weight","kg":3260.0"#]),
-        ("xk3190", vec!["format=eq"], b"=000.3000=".to_vec(), vec![r#""kg":3.0"#]),
-        ("yaohua-a12", vec![], b"WG004.139kg3D\r\n".to_vec(), vec![r#""kg":4.139"#]),
-        ("yaohua-a12", vec![], b"         OL23\r\n".to_vec(), vec![r#""out_of_range":true"#]),
+        (
+            "xk3190",
+            vec![],
+            hex("02 2B 30 30 33 32 36 30 30 31 43 03"),
+            vec![r#""type":"weight","kg":3260.0"#],
+        ),
+        (
+            "xk3190",
+            vec!["format=eq"],
+            b"=000.3000=".to_vec(),
+            vec![r#""kg":3.0"#],
+        ),
+        (
+            "yaohua-a12",
+            vec![],
+            b"WG004.139kg3D\r\n".to_vec(),
+            vec![r#""kg":4.139"#],
+        ),
+        (
+            "yaohua-a12",
+            vec![],
+            b"         OL23\r\n".to_vec(),
+            vec![r#""out_of_range":true"#],
+        ),
         (
             "toledo-continuous",
             vec![],
             hex("02 2C 70 60 30 30 30 35 36 37 30 30 30 30 30 30 0D 23"),
             vec![r#""kg":5.67,"stable":true"#],
         ),
-        ("mt-sics", vec![], wire::mt_sics::weight(100.5, 1, "kg", true), vec![r#""kg":100.5,"stable":true"#]),
-        ("chafon-uhf18", vec![], wire::chafon::inventory_reply(0, 0x01, &[&epc]), vec![r#""epc":"E2000017221101441890ABCD""#]),
+        (
+            "mt-sics",
+            vec![],
+            wire::mt_sics::weight(100.5, 1, "kg", true),
+            vec![r#""kg":100.5,"stable":true"#],
+        ),
+        (
+            "chafon-uhf18",
+            vec![],
+            wire::chafon::inventory_reply(0, 0x01, &[&epc]),
+            vec![r#""epc":"E2000017221101441890ABCD""#],
+        ),
         (
             "impinj-r2000",
             vec![],
             wire::impinj::tag_report(1, 1, 0x3000, &epc, -60),
             vec![r#""epc":"E2000017221101441890ABCD","antenna":1,"rssi_dbm":-60"#],
         ),
-        ("sm130", vec![], wire::sm130::tag_response(0x82, 0x02, &hex("04A22B91")), vec![r#""uid":"04A22B91","kind":"iso14443a""#]),
-        ("rdm6300", vec![], wire::rdm6300::frame(wire::rdm6300::card_id(0x62, 0xE3086CED)).to_vec(), vec![r#""uid":"62E3086CED","kind":"em4100""#]),
-        ("modbus-barrier", vec![], hex("01 05 00 00 FF 00 8C 3A"), vec![r#""code":"ack","message":"coil 0 on""#]),
-        ("lcus-relay", vec![], wire::lcus::status_line(1, true), vec![r#""code":"relay-on""#]),
+        (
+            "sm130",
+            vec![],
+            wire::sm130::tag_response(0x82, 0x02, &hex("04A22B91")),
+            vec![r#""uid":"04A22B91","kind":"iso14443a""#],
+        ),
+        (
+            "rdm6300",
+            vec![],
+            wire::rdm6300::frame(wire::rdm6300::card_id(0x62, 0xE3086CED)).to_vec(),
+            vec![r#""uid":"62E3086CED","kind":"em4100""#],
+        ),
+        (
+            "modbus-barrier",
+            vec![],
+            hex("01 05 00 00 FF 00 8C 3A"),
+            vec![r#""code":"ack","message":"coil 0 on""#],
+        ),
+        (
+            "lcus-relay",
+            vec![],
+            wire::lcus::status_line(1, true),
+            vec![r#""code":"relay-on""#],
+        ),
         (
             "nmea0183",
             vec![],
             b"$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6A\r\n".to_vec(),
-            vec![r#""lat":48.1173,"lon":11.516666666666667"#, r#""utc":"1994-03-23T12:35:19Z""#],
+            vec![
+                r#""lat":48.1173,"lon":11.516666666666667"#,
+                r#""utc":"1994-03-23T12:35:19Z""#,
+            ],
         ),
         (
             "jt701",
             vec![],
-            b"(8000632862,P45,290322,132412,25.28217,S,57.54683,W,A,0,0,5,0,0000000000,0,0,9,0)".to_vec(),
-            vec![r#""type":"seal","id":"8000632862""#, r#""lat":-25.28217,"lon":-57.54683"#],
+            b"(8000632862,P45,290322,132412,25.28217,S,57.54683,W,A,0,0,5,0,0000000000,0,0,9,0)"
+                .to_vec(),
+            vec![
+                r#""type":"seal","id":"8000632862""#,
+                r#""lat":-25.28217,"lon":-57.54683"#,
+            ],
         ),
         (
             "hikvision-anpr",
             vec![],
             wire::hikvision::anpr_request(
-                &wire::hikvision::AnprEvent::new("粤B12345", "yellow", 96, "2026-11-27T10:00:00+08:00"),
+                &wire::hikvision::AnprEvent::new(
+                    "粤B12345",
+                    "yellow",
+                    96,
+                    "2026-11-27T10:00:00+08:00",
+                ),
                 wire::hikvision::XmlEncoding::Gbk,
             ),
             vec![r#""text":"粤B12345","colour":"yellow","confidence":96"#],
@@ -273,7 +335,10 @@ fn feed_reproduces_the_documented_examples() {
         let stdout = text(&out.stdout);
         for e in expected {
             if !out.status.success() || !stdout.contains(e) {
-                wrong.push(format!("{driver}: expected {e} in\n{stdout}{}", text(&out.stderr)));
+                wrong.push(format!(
+                    "{driver}: expected {e} in\n{stdout}{}",
+                    text(&out.stderr)
+                ));
             }
         }
     }
