@@ -199,7 +199,9 @@ fn feed_reproduces_the_documented_examples() {
     use kakou_host::sdk::wire;
     let hex = |s: &str| hex::decode(s.replace(' ', "")).unwrap();
     let epc = hex("E2000017221101441890ABCD");
-    let cases: Vec<(&str, Vec<&str>, Vec<u8>, Vec<&str>)> = vec![
+    // (driver, settings, input bytes, what the JSON lines must contain)
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<u8>, Vec<&'a str>);
+    let cases: Vec<Case<'_>> = vec![
         (
             "xk3190",
             vec![],

@@ -273,3 +273,81 @@ async fn a_flood_of_garbage_is_bounded_and_does_not_starve_another_device() {
     );
     layer.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_scale_with_faults_is_decoded_counted_and_recovered() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("faulty.toml");
+    std::fs::write(
+        &scenario,
+        "protocol = \"xk3190\"\nevery-ms = 50\n[link]\npty = \"tty\"\n\
+         [[step]]\nweight = 1000\nhold-ms = 400\n\
+         [[step]]\ngarbage = 20\ncorrupt = 2\ntruncate = 1\n\
+         [[step]]\nweight = 2000\nhold-ms = 400\n\
+         [[step]]\ndisconnect-ms = 600\n\
+         [[step]]\nweight = 3000\nhold-ms = 3000\n",
+    )
+    .unwrap();
+    let scenario = kakou_host::sim::scenario::Scenario::load(&scenario).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let sim = tokio::spawn(async move {
+        let mut log = |_l: String| {};
+        kakou_host::sim::play(&scenario, stopped, &mut log)
+            .await
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let manifest = site(
+        tmp.path(),
+        "[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\ndevices = [\n  { id = \"scale\", driver = \"xk3190\", transport = { serial = \"tty\" }, config = { stable-count = 2 } },\n]\n",
+    );
+    let runtime = Runtime::new(None).unwrap();
+    let (tx, mut rx) = mpsc::channel(4096);
+    let layer = DeviceLayer::start(&manifest, &runtime, tx).await.unwrap();
+
+    let mut log = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !log.iter().any(|l: &String| l == "3000 stable") {
+        let Ok(Some(e)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            panic!("the scenario did not finish in 30 s: {log:#?}");
+        };
+        match e.kind {
+            DeviceEventKind::Reading { reading } => {
+                if let ReadingValue::Weight(w) = reading.value
+                    && w.stable
+                {
+                    log.push(format!("{} stable", w.kg));
+                }
+            }
+            DeviceEventKind::Rejected { rejected } => {
+                log.push(format!("rejected: {}", rejected.reason))
+            }
+            DeviceEventKind::Offline { .. } => log.push("offline".into()),
+            DeviceEventKind::Online { .. } => log.push("online".into()),
+            _ => {}
+        }
+    }
+    let pos = |needle: &str| {
+        log.iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in {log:#?}"))
+    };
+    assert!(pos("1000 stable") < pos("checksum"), "{log:#?}");
+    assert!(pos("checksum") < pos("2000 stable"), "{log:#?}");
+    assert!(pos("2000 stable") < pos("offline"), "{log:#?}");
+    assert!(pos("offline") < pos("3000 stable"), "{log:#?}");
+    assert_eq!(
+        log.iter().filter(|l| l.contains("checksum")).count(),
+        2,
+        "{log:#?}"
+    );
+    let stats = layer.device("L01", "scale").unwrap().stats();
+    assert!(stats.rejected >= 3, "{stats:?}");
+    assert!(
+        stats.reasons.keys().any(|r| r.contains("noise")),
+        "{stats:?}"
+    );
+    let _ = stop.send(true);
+    sim.await.unwrap();
+    layer.shutdown().await;
+}

@@ -234,6 +234,19 @@ devices = [
         wire::modbus::write_single_coil(1, 0, false)
     );
 
+    // The camera's post was stored before it was acknowledged.
+    let spool = dir.join("var/spool/L01/plate-cam");
+    let stored: Vec<Vec<u8>> = std::fs::read_dir(&spool)
+        .unwrap_or_else(|e| panic!("{}: {e}", spool.display()))
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        stored.iter().any(|r| r.starts_with(b"POST /anpr HTTP/1.1")
+            && r.windows(9).any(|w| w == "粤B12345".as_bytes())),
+        "no stored ANPR post in {}",
+        spool.display()
+    );
+
     for d in ["scale", "rfid", "plate-cam", "box-cam", "card", "gps"] {
         let s = layer.device("L01", d).unwrap().stats();
         assert!(s.readings > 0 && s.faults == 0, "{d}: {s:?}");

@@ -182,6 +182,13 @@ impl DeviceLayer {
                 prepared.push((lane.id.clone(), dev.clone(), instance));
             }
         }
+        // Pushed events (camera posts) are kept next to the store.
+        let spool_root = manifest
+            .store
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("spool");
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut devices = BTreeMap::new();
         let mut tasks = Vec::new();
@@ -191,9 +198,11 @@ impl DeviceLayer {
                 instance.plugin().manifest().id(),
             )));
             let (commands, command_rx) = mpsc::channel(16);
+            let spool = spool_root.join(&lane).join(&dev.id);
             let link = transport::open(
                 &dev.transport,
                 format!("{lane}/{}", dev.id),
+                spool,
                 shutdown_rx.clone(),
             );
             let task = runner::Runner {

@@ -2,6 +2,9 @@
 //! socket, or HTTP POSTs to the daemon.
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,6 +29,8 @@ enum Inner {
     Pty {
         pty: Pty,
         writer: std::sync::mpsc::SyncSender<Vec<u8>>,
+        /// Tells the reader thread to let go of the master, so an unplug really closes it.
+        stop: Arc<AtomicBool>,
     },
     Tcp {
         listener: Option<TcpListener>,
@@ -82,7 +87,7 @@ impl SimLink {
             LinkSpec::Pty(path) => {
                 let pty = Pty::open(path)
                     .map_err(|e| SimError::Link(format!("pty at {}: {e}", path.display())))?;
-                let mut reader = pty.master_clone().map_err(link_err)?;
+                let reader = pty.master_clone().map_err(link_err)?;
                 let mut master = pty.master_clone().map_err(link_err)?;
                 let (writer, to_write) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
                 std::thread::spawn(move || {
@@ -92,16 +97,11 @@ impl SimLink {
                         }
                     }
                 });
+                let stop = Arc::new(AtomicBool::new(false));
                 let tx = self.incoming_tx.clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n) = reader.read(&mut buf) {
-                        if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                            break;
-                        }
-                    }
-                });
-                Inner::Pty { pty, writer }
+                let stopping = stop.clone();
+                std::thread::spawn(move || read_master(reader, &stopping, &tx));
+                Inner::Pty { pty, writer, stop }
             }
             LinkSpec::TcpListen(addr) => {
                 let listener = match std::mem::replace(&mut self.inner, Inner::Down) {
@@ -213,6 +213,12 @@ impl SimLink {
     /// Drops the link (unplugs the cable).
     pub(crate) fn down(&mut self) {
         self.inner = match std::mem::replace(&mut self.inner, Inner::Down) {
+            // The device node goes away, as when a USB adapter is pulled out.
+            Inner::Pty { pty, stop, .. } => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = std::fs::remove_file(pty.link());
+                Inner::Down
+            }
             // A listening device keeps its port but drops the connection.
             Inner::Tcp {
                 listener: Some(l), ..
@@ -266,4 +272,30 @@ async fn post(target: &str, request: &[u8]) -> Result<String, SimError> {
     }
     let status = String::from_utf8_lossy(&response);
     Ok(status.lines().next().unwrap_or("no response").to_owned())
+}
+
+/// Reads what the daemon writes to a pty, until told to stop (polling, so it lets go in time).
+fn read_master(mut master: std::fs::File, stop: &AtomicBool, tx: &mpsc::UnboundedSender<Vec<u8>>) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        let ready = {
+            let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(100u16)) {
+                Ok(n) => n > 0,
+                Err(nix::errno::Errno::EINTR) => false,
+                Err(_) => return,
+            }
+        };
+        if ready {
+            match master.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,11 +1,17 @@
-//! HTTP push: cameras POST events to us. Each request is handed to the driver re-serialised as
-//! one HTTP/1.1 request with a Content-Length, and answered 200 only once it is handled.
+//! HTTP push: cameras POST events to us. Each request is written to the device's spool folder
+//! (and synced to disk), handed to the driver re-serialised as one HTTP/1.1 request with a
+//! Content-Length, and answered 200 only once both are done. A request that cannot be stored
+//! is answered 503, so the camera sends it again; the spool keeps the pictures as evidence.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
 use super::{Backoff, Ends, LinkEvent};
@@ -17,9 +23,31 @@ const MAX_BODY: usize = 16 << 20;
 struct Shared {
     events: tokio::sync::mpsc::Sender<LinkEvent>,
     path: Option<String>,
+    spool: Arc<Spool>,
 }
 
-pub(super) async fn run(bind: SocketAddr, path: Option<String>, mut ends: Ends) {
+/// Where received requests are stored, one file each.
+struct Spool {
+    dir: PathBuf,
+    seq: AtomicU64,
+}
+
+impl Spool {
+    /// Writes and syncs one request; returns its file.
+    async fn store(&self, request: &[u8]) -> std::io::Result<PathBuf> {
+        tokio::fs::create_dir_all(&self.dir).await?;
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let path = self
+            .dir
+            .join(format!("{}-{n:06}.http", crate::device::now_ms()));
+        let mut f = tokio::fs::File::create(&path).await?;
+        f.write_all(request).await?;
+        f.sync_all().await?;
+        Ok(path)
+    }
+}
+
+pub(super) async fn run(bind: SocketAddr, path: Option<String>, spool: PathBuf, mut ends: Ends) {
     let mut backoff = Backoff::new();
     let listener = loop {
         match tokio::net::TcpListener::bind(bind).await {
@@ -44,6 +72,10 @@ pub(super) async fn run(bind: SocketAddr, path: Option<String>, mut ends: Ends) 
     let shared = Shared {
         events: ends.events.clone(),
         path,
+        spool: Arc::new(Spool {
+            dir: spool,
+            seq: AtomicU64::new(0),
+        }),
     };
     let app = axum::Router::new()
         .fallback(receive)
@@ -87,6 +119,13 @@ async fn receive(
     }
     request.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
     request.extend_from_slice(&body);
+    if let Err(e) = shared.spool.store(&request).await {
+        tracing::error!(dir = %shared.spool.dir.display(), "cannot store a pushed event: {e}");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot store the event; send it again\n",
+        );
+    }
     let (ack, handled) = oneshot::channel();
     if shared
         .events

@@ -67,8 +67,14 @@ impl Backoff {
     }
 }
 
-/// Starts the transport described by `spec`. It runs until `shutdown` turns true.
-pub fn open(spec: &TransportSpec, name: String, shutdown: watch::Receiver<bool>) -> Link {
+/// Starts the transport described by `spec`. It runs until `shutdown` turns true. `spool` is
+/// where a pushing device's requests are stored before they are acknowledged.
+pub fn open(
+    spec: &TransportSpec,
+    name: String,
+    spool: std::path::PathBuf,
+    shutdown: watch::Receiver<bool>,
+) -> Link {
     let (events_tx, events) = mpsc::channel(64);
     let (outgoing, out_rx) = mpsc::channel(64);
     let ends = Ends {
@@ -91,7 +97,7 @@ pub fn open(spec: &TransportSpec, name: String, shutdown: watch::Receiver<bool>)
             tokio::spawn(socket::udp(bind, peer, ends));
         }
         TransportSpec::HttpListen { bind, path } => {
-            tokio::spawn(http::run(bind, path, ends));
+            tokio::spawn(http::run(bind, path, spool, ends));
         }
     }
     Link { events, outgoing }
