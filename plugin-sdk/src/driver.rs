@@ -100,9 +100,37 @@ impl Config {
     }
 }
 
+impl Config {
+    /// A setting holding one byte (a device address, a register), in decimal or `0x` hex.
+    pub fn byte(&self, key: &str, default: u8) -> Result<u8, String> {
+        let Some(text) = self.text(key).map(str::trim) else {
+            return Ok(default);
+        };
+        let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            Some(hex) => u8::from_str_radix(hex, 16).ok(),
+            None => text.parse::<u8>().ok(),
+        };
+        parsed.ok_or_else(|| {
+            format!("setting `{key}`: {text:?} is not a byte value (0 to 255, or 0x00 to 0xFF)")
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_in_decimal_or_hex() {
+        let specs = [SettingSpec::new("address", Some("0x1F"), "device address")];
+        let c = Config::new(vec![], &specs).unwrap();
+        assert_eq!(c.byte("address", 0).unwrap(), 0x1F);
+        let c = Config::new(vec![Setting::new("address", "300")], &specs).unwrap();
+        assert_eq!(
+            c.byte("address", 0).unwrap_err(),
+            "setting `address`: \"300\" is not a byte value (0 to 255, or 0x00 to 0xFF)"
+        );
+    }
 
     fn specs() -> Vec<SettingSpec> {
         vec![

@@ -56,20 +56,6 @@ pub struct ChafonUhf18 {
     polls: u32,
 }
 
-/// A setting holding one byte, in decimal or `0x` hex.
-fn byte_setting(config: &Config, key: &str, default: u8) -> Result<u8, String> {
-    let Some(text) = config.text(key).map(str::trim) else {
-        return Ok(default);
-    };
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u8::from_str_radix(hex, 16).ok(),
-        None => text.parse::<u8>().ok(),
-    };
-    parsed.ok_or_else(|| {
-        format!("setting `{key}`: {text:?} is not a byte value (0 to 255, or 0x00 to 0xFF)")
-    })
-}
-
 /// The EPCs of an inventory reply's data: count, then (length in bytes, EPC) per tag.
 fn epc_list(data: &[u8]) -> Result<Vec<&[u8]>, String> {
     let Some((&count, mut rest)) = data.split_first() else {
@@ -332,7 +318,7 @@ impl Driver for ChafonUhf18 {
     }
 
     fn open(config: &Config) -> Result<Self, String> {
-        let address = byte_setting(config, "address", 0)?;
+        let address = config.byte("address", 0)?;
         let poll_ms: u32 = config.get("poll-ms", BASE_POLL_MS)?;
         if (1..BASE_POLL_MS).contains(&poll_ms) {
             return Err(format!(

@@ -59,20 +59,6 @@ pub struct ImpinjR2000 {
     polls: u32,
 }
 
-/// A setting holding one byte, in decimal or `0x` hex.
-fn byte_setting(config: &Config, key: &str, default: u8) -> Result<u8, String> {
-    let Some(text) = config.text(key).map(str::trim) else {
-        return Ok(default);
-    };
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u8::from_str_radix(hex, 16).ok(),
-        None => text.parse::<u8>().ok(),
-    };
-    parsed.ok_or_else(|| {
-        format!("setting `{key}`: {text:?} is not a byte value (0 to 255, or 0x00 to 0xFF)")
-    })
-}
-
 /// Checks a candidate frame: check byte, then the layout of an inventory reply.
 fn validate(frame: &[u8]) -> Result<(), String> {
     if sum8(frame) != 0 {
@@ -262,8 +248,8 @@ impl Driver for ImpinjR2000 {
     }
 
     fn open(config: &Config) -> Result<Self, String> {
-        let address = byte_setting(config, "address", 1)?;
-        let repeat = byte_setting(config, "repeat", 1)?;
+        let address = config.byte("address", 1)?;
+        let repeat = config.byte("repeat", 1)?;
         if repeat == 0 {
             return Err("setting `repeat`: 0 rounds; use 1 to 255".into());
         }
