@@ -6,6 +6,8 @@
 //!   driver instances and rule evaluations.
 //! - [`config`]: the site manifest: lanes, devices, transports, equipment files.
 //! - [`device`]: transports, driver instances per device, device status and commands.
+//! - [`store`]: the redb store: passages and their indexes, registrations, documents, control
+//!   orders, parameters, equipment files, outbox, audit log.
 //! - [`sim`]: device simulators over ptys, sockets and HTTP.
 //! - [`demo`]: the demo lane.
 //! - [`cli`]: the `kakou` command line (the binary's edge).
@@ -20,5 +22,6 @@ pub mod device;
 pub mod diag;
 pub mod plugin;
 pub mod sim;
+pub mod store;
 
 pub use kakou_plugin_sdk as sdk;

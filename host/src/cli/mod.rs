@@ -4,6 +4,7 @@
 //! go back to `main` as `anyhow` with context naming the file or plugin.
 
 mod plugin;
+mod store;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,12 @@ pub enum Command {
     /// Check, build and try plugins (drivers and rule sets).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// The store: check, back up, export.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
+    /// Platform data: import registrations, documents, control orders and parameters by hand.
+    #[command(subcommand)]
+    Data(store::DataCommand),
     /// Play simulated devices from scenario files (see manifests/sim/).
     ///
     /// Each scenario plays one device on a pseudo-terminal, TCP, UDP or HTTP with the exact
@@ -68,6 +75,8 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<std::process::ExitCode> {
         match self.command {
             Command::Plugin(c) => c.run(),
+            Command::Store(c) => c.run(),
+            Command::Data(c) => c.run(),
             Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),
             Command::Devices { site } => runtime()?.block_on(devices(site)),
             Command::Demo {
