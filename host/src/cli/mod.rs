@@ -47,6 +47,25 @@ pub enum Command {
         #[arg(required = true)]
         scenarios: Vec<std::path::PathBuf>,
     },
+    /// Run the gate daemon for a site: the bus (embedded broker or an external one), every
+    /// device, readings and device status out on the bus, commands in. Ctrl-C stops it.
+    Run {
+        /// The site manifest.
+        #[arg(long, default_value = "manifests/site.toml")]
+        site: std::path::PathBuf,
+    },
+    /// Run the embedded MQTT broker (the daemon starts this itself).
+    Broker {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        listen: std::net::SocketAddr,
+        /// Require this user name (the password comes from KAKOU_BROKER_PASSWORD).
+        #[arg(long)]
+        user: Option<String>,
+        /// Exit when standard input closes (set by the daemon that starts the broker).
+        #[arg(long, hide = true)]
+        watch_stdin: bool,
+    },
     /// Run the site's devices and print every device event as a JSON line.
     ///
     /// Loads each device's driver, opens its link (serial, TCP, UDP, HTTP) and reports readings,
@@ -79,6 +98,16 @@ impl Cli {
             Command::Data(c) => c.run(),
             Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),
             Command::Devices { site } => runtime()?.block_on(devices(site)),
+            Command::Run { site } => runtime()?.block_on(run_daemon(site)),
+            Command::Broker {
+                listen,
+                user,
+                watch_stdin,
+            } => {
+                let password = std::env::var(crate::bus::broker::PASSWORD_ENV).ok();
+                crate::bus::broker::run(listen, user, password, watch_stdin)?;
+                Ok(std::process::ExitCode::SUCCESS)
+            }
             Command::Demo {
                 trucks,
                 pace_ms,
@@ -170,5 +199,22 @@ async fn devices(site: std::path::PathBuf) -> anyhow::Result<std::process::ExitC
         }
     }
     layer.shutdown().await;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn run_daemon(site: std::path::PathBuf) -> anyhow::Result<std::process::ExitCode> {
+    let manifest = crate::config::SiteManifest::load(&site)?;
+    let exe = std::env::current_exe()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+        let _ = stop.send(true);
+    });
+    crate::daemon::run(manifest, exe, stopped).await?;
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -52,7 +52,18 @@ pub struct Site {
 pub struct BusConfig {
     /// `embedded`, or an `mqtt://` / `mqtts://` URL.
     pub broker: String,
+    /// Where the embedded broker listens (port 0: any free port).
+    pub listen: std::net::SocketAddr,
+    /// User name and password (the embedded broker requires them when set).
+    pub credentials: Option<(String, String)>,
+    /// CA certificate for `mqtts://`.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key for `mqtts://`.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
+
+/// Where the embedded broker listens unless told otherwise.
+pub const DEFAULT_BROKER_LISTEN: &str = "127.0.0.1:1883";
 
 /// Where the store is.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,11 +182,73 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
         plugins: base.join(raw.site.plugins.unwrap_or_else(|| "plugins".into())),
         allow_dev_plugins: raw.site.allow_dev_plugins,
     };
-    let bus = BusConfig {
-        broker: raw
-            .bus
-            .map(|b| b.broker)
-            .unwrap_or_else(|| "embedded".into()),
+    let bus = match raw.bus {
+        None => BusConfig {
+            broker: "embedded".into(),
+            listen: DEFAULT_BROKER_LISTEN
+                .parse()
+                .unwrap_or_else(|_| ([127, 0, 0, 1], 1883).into()),
+            credentials: None,
+            ca_file: None,
+            client_cert: None,
+        },
+        Some(b) => {
+            let listen_text = b
+                .listen
+                .as_ref()
+                .map_or(DEFAULT_BROKER_LISTEN.to_owned(), |l| l.get_ref().clone());
+            let listen = listen_text.parse().map_err(|_| {
+                err(
+                    b.listen.as_ref().map_or(0..0, |l| l.span()),
+                    format!("bus `listen` = {listen_text:?}: expected an address such as \"127.0.0.1:1883\""),
+                )
+            })?;
+            let broker = b.broker.get_ref().clone();
+            if broker != "embedded"
+                && !broker.starts_with("mqtt://")
+                && !broker.starts_with("mqtts://")
+            {
+                return Err(err(
+                    b.broker.span(),
+                    format!(
+                        "bus `broker` = {broker:?}: expected \"embedded\", \"mqtt://host:port\" or \"mqtts://host:port\""
+                    ),
+                ));
+            }
+            if broker.starts_with("mqtts://") && b.ca_file.is_none() {
+                return Err(err(
+                    b.broker.span(),
+                    "an `mqtts://` broker needs `ca-file`".into(),
+                ));
+            }
+            let credentials = match (b.username, b.password) {
+                (Some(u), Some(p)) => Some((u, p)),
+                (None, None) => None,
+                _ => {
+                    return Err(err(
+                        b.broker.span(),
+                        "bus `username` and `password` go together".into(),
+                    ));
+                }
+            };
+            let client_cert = match (b.client_cert, b.client_key) {
+                (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+                (None, None) => None,
+                _ => {
+                    return Err(err(
+                        b.broker.span(),
+                        "bus `client-cert` and `client-key` go together".into(),
+                    ));
+                }
+            };
+            BusConfig {
+                broker,
+                listen,
+                credentials,
+                ca_file: b.ca_file.map(|c| base.join(c)),
+                client_cert,
+            }
+        }
     };
     let store = StoreConfig {
         path: base.join(
@@ -275,7 +348,13 @@ struct RawSite {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawBus {
-    broker: String,
+    broker: Spanned<String>,
+    listen: Option<Spanned<String>>,
+    username: Option<String>,
+    password: Option<String>,
+    ca_file: Option<String>,
+    client_cert: Option<String>,
+    client_key: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,164 @@
+//! The embedded broker: rumqttd, run in a child process of the daemon.
+//!
+//! rumqttd runs its router and servers on threads that cannot be stopped, so the daemon runs it
+//! as `kakou broker` in a child process: it starts on loopback (or a configured address), is
+//! stopped cleanly by dropping [`EmbeddedBroker`] (SIGTERM, then wait), exits by itself when
+//! the daemon dies (it watches its standard input), and a broker fault cannot take the daemon
+//! down. Anything that talks MQTT, the daemon's own parts included, connects to it over TCP.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::BusError;
+
+/// Environment variable carrying the broker password to the child (not on its command line).
+pub const PASSWORD_ENV: &str = "KAKOU_BROKER_PASSWORD";
+
+/// Runs rumqttd in this process until it fails; with `watch_stdin`, exits when standard input
+/// closes (the daemon that started it is gone).
+pub fn run(
+    listen: SocketAddr,
+    user: Option<String>,
+    password: Option<String>,
+    watch_stdin: bool,
+) -> Result<(), BusError> {
+    if watch_stdin {
+        std::thread::spawn(|| {
+            let mut buf = [0u8; 64];
+            while matches!(std::io::stdin().read(&mut buf), Ok(n) if n > 0) {}
+            std::process::exit(0);
+        });
+    }
+    let auth = match (user, password) {
+        (Some(u), Some(p)) => Some(HashMap::from([(u, p)])),
+        (None, None) => None,
+        _ => {
+            return Err(BusError::Config(
+                "the broker needs both a user and a password, or neither".into(),
+            ));
+        }
+    };
+    let server = rumqttd::ServerSettings {
+        name: "kakou-v4".into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 1,
+        connections: rumqttd::ConnectionSettings {
+            connection_timeout_ms: 60_000,
+            max_payload_size: 1 << 20,
+            max_inflight_count: 500,
+            auth,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    };
+    let config = rumqttd::Config {
+        router: rumqttd::RouterConfig {
+            max_connections: 1024,
+            max_outgoing_packet_count: 500,
+            max_segment_size: 16 << 20,
+            max_segment_count: 10,
+            ..Default::default()
+        },
+        v4: Some(HashMap::from([("1".to_owned(), server)])),
+        ..Default::default()
+    };
+    rumqttd::Broker::new(config)
+        .start()
+        .map_err(|e| BusError::Broker(format!("embedded broker on {listen} stopped: {e}")))
+}
+
+/// A broker child process, stopped when dropped.
+#[derive(Debug)]
+pub struct EmbeddedBroker {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl EmbeddedBroker {
+    /// Starts `exe broker --listen addr` and waits until it accepts connections.
+    pub fn spawn(
+        exe: &Path,
+        addr: SocketAddr,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<Self, BusError> {
+        let mut cmd = Command::new(exe);
+        cmd.args(["broker", "--watch-stdin", "--listen"])
+            .arg(addr.to_string());
+        if let Some((user, password)) = credentials {
+            cmd.args(["--user", user]).env(PASSWORD_ENV, password);
+        }
+        let child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| {
+                BusError::Broker(format!(
+                    "cannot start the embedded broker ({}): {e}",
+                    exe.display()
+                ))
+            })?;
+        let mut broker = EmbeddedBroker { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(broker);
+            }
+            if let Ok(Some(status)) = broker.child.try_wait() {
+                return Err(BusError::Broker(format!(
+                    "the embedded broker on {addr} exited at start: {status}"
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(BusError::Broker(format!(
+                    "the embedded broker did not listen on {addr} within 20 s"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `mqtt://` URL of the broker.
+    pub fn url(&self) -> String {
+        format!("mqtt://{}", self.addr)
+    }
+
+    /// Stops it and waits for it to exit.
+    pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}

@@ -1,0 +1,29 @@
+//! The internal MQTT bus: the embedded broker, the client every part uses, the topic scheme and
+//! payload envelopes.
+//!
+//! Owns the broker process ([`broker`]), the connection ([`client`]), topic names ([`topics`])
+//! and payload checks ([`payload`]). It does not decide what to publish: devices, lanes and
+//! the store's outbox hand it messages. The topic reference is docs/bus.md.
+
+pub mod broker;
+pub mod client;
+pub mod payload;
+pub mod topics;
+
+pub use client::{BusClient, ClientOptions, Link, Message};
+pub use rumqttc::QoS;
+pub use topics::Topics;
+
+/// Why the bus could not start or act.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The bus configuration is wrong.
+    #[error("bus configuration: {0}")]
+    Config(String),
+    /// The embedded broker failed.
+    #[error("{0}")]
+    Broker(String),
+    /// The client failed.
+    #[error("bus client: {0}")]
+    Client(String),
+}

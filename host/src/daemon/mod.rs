@@ -1,0 +1,335 @@
+//! The daemon: the only module that knows all the others. It starts the bus (the embedded
+//! broker or a connection to an external one), the device layer, and wires them: device
+//! events out to their topics, commands in from theirs, bad input refused with a reason.
+
+use std::path::PathBuf;
+
+use kakou_plugin_sdk::model::{Command, Reading, Rejected};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::bus::broker::EmbeddedBroker;
+use crate::bus::payload::{self, Envelope};
+use crate::bus::{BusClient, BusError, ClientOptions, Link, QoS, Topics};
+use crate::config::SiteManifest;
+use crate::device::{DeviceError, DeviceEvent, DeviceEventKind, DeviceLayer, now_ms};
+use crate::plugin::{Runtime, RuntimeError};
+
+/// Why the daemon stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The devices could not start.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The plugin runtime could not start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// A reading on the bus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadingMessage {
+    /// Lane id.
+    pub lane: String,
+    /// Device id.
+    pub device: String,
+    /// The reading.
+    pub reading: Reading,
+}
+
+/// A device's status on the bus (retained).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceStatusMessage {
+    /// Lane id.
+    pub lane: String,
+    /// Device id.
+    pub device: String,
+    /// `online` or `offline`.
+    pub state: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A command for a device, as operators and the lane engine send it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandMessage {
+    /// The command.
+    pub command: Command,
+    /// Who asked.
+    #[serde(default)]
+    pub operator: Option<String>,
+}
+
+/// The daemon's own status (retained; the last will says `offline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonStatusMessage {
+    /// `online` or `offline`.
+    pub state: String,
+    /// Site id.
+    pub site: String,
+}
+
+/// An alarm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmMessage {
+    /// Alarm code.
+    pub code: String,
+    /// Lane, when it concerns one.
+    pub lane: Option<String>,
+    /// Device, when it concerns one.
+    pub device: Option<String>,
+    /// What happened.
+    pub message: String,
+}
+
+/// Input refused, echoed for the sender.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedMessage {
+    /// The topic it came on.
+    pub topic: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Message ids: unique per daemon run and per message.
+struct Ids {
+    prefix: String,
+    next: u64,
+}
+
+impl Ids {
+    fn next(&mut self) -> String {
+        self.next += 1;
+        format!("{}-{}", self.prefix, self.next)
+    }
+}
+
+/// Runs the daemon until `shutdown` turns true. `exe` is the `kakou` binary, used to start the
+/// embedded broker.
+pub async fn run(
+    manifest: SiteManifest,
+    exe: PathBuf,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
+    let site = manifest.site.id.clone();
+    let topics = Topics::new(&site);
+    let mut ids = Ids {
+        prefix: format!("{site}-{}", now_ms()),
+        next: 0,
+    };
+
+    let (broker, url) = if manifest.bus.broker == "embedded" {
+        let mut addr = manifest.bus.listen;
+        if addr.port() == 0 {
+            let probe = std::net::TcpListener::bind(addr)
+                .map_err(|e| BusError::Broker(format!("no free port on {}: {e}", addr.ip())))?;
+            addr = probe
+                .local_addr()
+                .map_err(|e| BusError::Broker(e.to_string()))?;
+        }
+        let creds = manifest
+            .bus
+            .credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()));
+        let b = EmbeddedBroker::spawn(&exe, addr, creds)?;
+        let url = b.url();
+        tracing::info!("embedded broker listening on {url}");
+        (Some(b), url)
+    } else {
+        (None, manifest.bus.broker.clone())
+    };
+
+    let offline = Envelope::new(
+        ids.next(),
+        now_ms(),
+        DaemonStatusMessage {
+            state: "offline".into(),
+            site: site.clone(),
+        },
+    );
+    let mut options = ClientOptions::new(&url, &format!("kakou-{site}"));
+    options.credentials = manifest.bus.credentials.clone();
+    options.ca_file = manifest.bus.ca_file.clone();
+    options.client_cert = manifest.bus.client_cert.clone();
+    options.last_will = Some((topics.daemon_status(), offline.to_bytes()));
+    let (bus, mut incoming, mut links) = BusClient::connect(&options)?;
+    let command_filter = format!("{}/lane/+/device/+/command", topics.root());
+    bus.subscribe(&command_filter, QoS::AtLeastOnce).await?;
+    let online = Envelope::new(
+        ids.next(),
+        now_ms(),
+        DaemonStatusMessage {
+            state: "online".into(),
+            site: site.clone(),
+        },
+    );
+    bus.publish(
+        &topics.daemon_status(),
+        online.to_bytes(),
+        QoS::AtLeastOnce,
+        true,
+    )
+    .await?;
+    println!(
+        "kakou: site {site} running; bus {url}; {} lanes",
+        manifest.lanes.len()
+    );
+
+    let runtime = Runtime::new(Runtime::default_cache_dir())?;
+    let (events_tx, mut events) = mpsc::channel::<DeviceEvent>(4096);
+    let layer = DeviceLayer::start(&manifest, &runtime, events_tx).await?;
+
+    loop {
+        tokio::select! {
+            Some(e) = events.recv() => publish_event(&bus, &topics, &mut ids, e).await,
+            Some(m) = incoming.recv() => {
+                if let Err(reason) = handle_command(&layer, &topics, &m.topic, &m.payload).await {
+                    tracing::warn!(topic = %m.topic, "{reason}");
+                    let rejected = Envelope::new(ids.next(), now_ms(), RejectedMessage { topic: m.topic.clone(), reason: reason.clone() });
+                    let _ = bus.publish(&topics.rejected(), rejected.to_bytes(), QoS::AtLeastOnce, false).await;
+                    let alarm = Envelope::new(ids.next(), now_ms(), AlarmMessage { code: "bus.rejected".into(), lane: None, device: None, message: reason });
+                    let _ = bus.publish(&topics.alarm(), alarm.to_bytes(), QoS::AtLeastOnce, false).await;
+                }
+            }
+            Some(link) = links.recv() => match link {
+                Link::Connected => tracing::info!("bus connected to {url}"),
+                Link::Disconnected(why) => tracing::warn!("bus disconnected from {url}: {why}"),
+                Link::Acked(_) => {}
+            },
+            _ = crate::device::transport::stopped(&mut shutdown) => break,
+        }
+    }
+    let offline = Envelope::new(
+        ids.next(),
+        now_ms(),
+        DaemonStatusMessage {
+            state: "offline".into(),
+            site,
+        },
+    );
+    let _ = bus
+        .publish(
+            &topics.daemon_status(),
+            offline.to_bytes(),
+            QoS::AtLeastOnce,
+            true,
+        )
+        .await;
+    layer.shutdown().await;
+    // Give the last publishes a moment to leave before the connection closes.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    bus.disconnect().await;
+    if let Some(b) = broker {
+        b.stop();
+    }
+    Ok(())
+}
+
+async fn publish_event(bus: &BusClient, topics: &Topics, ids: &mut Ids, e: DeviceEvent) {
+    let (lane, device) = (e.lane.to_string(), e.device.to_string());
+    let result = match e.kind {
+        DeviceEventKind::Reading { reading } => {
+            let m = Envelope::new(
+                ids.next(),
+                e.at_ms,
+                ReadingMessage {
+                    lane: lane.clone(),
+                    device: device.clone(),
+                    reading,
+                },
+            );
+            bus.publish(
+                &topics.reading(&lane, &device),
+                m.to_bytes(),
+                QoS::AtMostOnce,
+                false,
+            )
+            .await
+        }
+        DeviceEventKind::Online { link } => {
+            let m = Envelope::new(
+                ids.next(),
+                e.at_ms,
+                DeviceStatusMessage {
+                    lane: lane.clone(),
+                    device: device.clone(),
+                    state: "online".into(),
+                    reason: link,
+                },
+            );
+            bus.publish(
+                &topics.device_status(&lane, &device),
+                m.to_bytes(),
+                QoS::AtLeastOnce,
+                true,
+            )
+            .await
+        }
+        DeviceEventKind::Offline { reason } => {
+            let m = Envelope::new(
+                ids.next(),
+                e.at_ms,
+                DeviceStatusMessage {
+                    lane: lane.clone(),
+                    device: device.clone(),
+                    state: "offline".into(),
+                    reason,
+                },
+            );
+            bus.publish(
+                &topics.device_status(&lane, &device),
+                m.to_bytes(),
+                QoS::AtLeastOnce,
+                true,
+            )
+            .await
+        }
+        DeviceEventKind::Fault { error } => {
+            let m = Envelope::new(
+                ids.next(),
+                e.at_ms,
+                AlarmMessage {
+                    code: "device.fault".into(),
+                    lane: Some(lane),
+                    device: Some(device),
+                    message: error,
+                },
+            );
+            bus.publish(&topics.alarm(), m.to_bytes(), QoS::AtLeastOnce, false)
+                .await
+        }
+        DeviceEventKind::Rejected {
+            rejected: Rejected { .. },
+        }
+        | DeviceEventKind::Sent { .. } => Ok(()),
+    };
+    if let Err(err) = result {
+        tracing::warn!("{err}");
+    }
+}
+
+/// Applies a command message; the error is the reason it was refused.
+async fn handle_command(
+    layer: &DeviceLayer,
+    topics: &Topics,
+    topic: &str,
+    payload: &[u8],
+) -> Result<(), String> {
+    let rest = topic
+        .strip_prefix(topics.root())
+        .and_then(|r| r.strip_prefix("/lane/"))
+        .ok_or_else(|| format!("message on {topic}: not a topic this daemon handles"))?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [lane, "device", device, "command"] = parts.as_slice() else {
+        return Err(format!("message on {topic}: not a device command topic"));
+    };
+    let m: Envelope<CommandMessage> = payload::parse(topic, payload).map_err(|e| e.to_string())?;
+    layer
+        .command(lane, device, m.body.command)
+        .await
+        .map_err(|e| format!("command {} on {topic}: {e}", m.id))
+}
