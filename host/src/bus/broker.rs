@@ -106,7 +106,7 @@ impl EmbeddedBroker {
         let mut broker = EmbeddedBroker { child, addr };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if answers_mqtt(addr) {
                 return Ok(broker);
             }
             if let Ok(Some(status)) = broker.child.try_wait() {
@@ -155,6 +155,23 @@ impl EmbeddedBroker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether an MQTT broker answers at `addr`: a CONNECT gets a CONNACK (accepted or not), then
+/// a clean DISCONNECT, so the broker logs no aborted connection.
+fn answers_mqtt(addr: SocketAddr) -> bool {
+    use std::io::Write;
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    // CONNECT, MQTT 3.1.1, clean session, keep-alive 10 s, client id "kakou-probe".
+    let mut connect = vec![0x10, 23, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x0A, 0x00, 11];
+    connect.extend_from_slice(b"kakou-probe");
+    let mut ack = [0u8; 4];
+    let ok = s.write_all(&connect).is_ok() && s.read_exact(&mut ack).is_ok() && ack[0] == 0x20;
+    let _ = s.write_all(&[0xE0, 0x00]);
+    ok
 }
 
 impl Drop for EmbeddedBroker {
