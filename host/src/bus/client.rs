@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, Incoming, LastWill, MqttOptions, Outgoing, QoS, Transport};
@@ -72,6 +73,9 @@ pub enum Link {
 pub struct BusClient {
     client: AsyncClient,
     tracked: mpsc::UnboundedSender<Option<String>>,
+    /// Subscriptions, made again on every (re)connection: a restarted broker may have
+    /// forgotten the session.
+    subscriptions: Arc<Mutex<Vec<(String, QoS)>>>,
 }
 
 fn parse_url(url: &str) -> Result<(bool, String, u16), BusError> {
@@ -149,6 +153,8 @@ impl BusClient {
             mqtt.set_transport(Transport::tls(ca, client_auth, None));
         }
         let (client, mut eventloop) = AsyncClient::new(mqtt, 256);
+        let subscriptions: Arc<Mutex<Vec<(String, QoS)>>> = Arc::default();
+        let (resubscriber, subscribed) = (client.clone(), subscriptions.clone());
         let (messages_tx, messages) = mpsc::channel(1024);
         let (links_tx, links) = mpsc::unbounded_channel();
         let (tracked, mut tracked_rx) = mpsc::unbounded_channel::<Option<String>>();
@@ -165,6 +171,12 @@ impl BusClient {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Incoming::ConnAck(_))) => {
                         backoff = Duration::from_millis(100);
+                        let filters = subscribed.lock().map(|s| s.clone()).unwrap_or_default();
+                        for (filter, qos) in filters {
+                            if let Err(e) = resubscriber.try_subscribe(&filter, qos) {
+                                tracing::warn!("cannot subscribe again to {filter}: {e}");
+                            }
+                        }
                         let _ = links_tx.send(Link::Connected);
                     }
                     Ok(Event::Incoming(Incoming::Publish(p))) => {
@@ -187,12 +199,12 @@ impl BusClient {
                             order.push_back(t);
                         }
                         // A resend after reconnect reuses its packet id and was already counted.
-                        if pkid == 0 || !inflight.contains_key(&pkid) {
-                            if let Some(Some(id)) = order.pop_front()
-                                && pkid != 0
-                            {
-                                inflight.insert(pkid, id);
-                            }
+                        let fresh = pkid == 0 || !inflight.contains_key(&pkid);
+                        if fresh
+                            && let Some(Some(id)) = order.pop_front()
+                            && pkid != 0
+                        {
+                            inflight.insert(pkid, id);
                         }
                     }
                     Ok(_) => {}
@@ -204,7 +216,15 @@ impl BusClient {
                 }
             }
         });
-        Ok((BusClient { client, tracked }, messages, links))
+        Ok((
+            BusClient {
+                client,
+                tracked,
+                subscriptions,
+            },
+            messages,
+            links,
+        ))
     }
 
     /// Publishes a message.
@@ -238,6 +258,9 @@ impl BusClient {
 
     /// Subscribes to a topic filter.
     pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), BusError> {
+        if let Ok(mut s) = self.subscriptions.lock() {
+            s.push((filter.to_owned(), qos));
+        }
         self.client
             .subscribe(filter, qos)
             .await

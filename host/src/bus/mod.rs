@@ -2,11 +2,12 @@
 //! payload envelopes.
 //!
 //! Owns the broker process ([`broker`]), the connection ([`client`]), topic names ([`topics`])
-//! and payload checks ([`payload`]). It does not decide what to publish: devices, lanes and
+//! payload checks ([`payload`]), and the outbox publisher and once-only inbox ([`outbox`]). It does not decide what to publish: devices, lanes and
 //! the store's outbox hand it messages. The topic reference is docs/bus.md.
 
 pub mod broker;
 pub mod client;
+pub mod outbox;
 pub mod payload;
 pub mod topics;
 
