@@ -164,14 +164,23 @@ impl BusClient {
             let mut order: VecDeque<Option<String>> = VecDeque::new();
             let mut inflight: HashMap<u16, String> = HashMap::new();
             let mut backoff = Duration::from_millis(100);
+            let mut connected_before = false;
             loop {
                 while let Ok(t) = tracked_rx.try_recv() {
                     order.push_back(t);
                 }
                 match eventloop.poll().await {
-                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                         backoff = Duration::from_millis(100);
-                        let filters = subscribed.lock().map(|s| s.clone()).unwrap_or_default();
+                        // The first connection carries the subscriptions asked for so far; a
+                        // reconnection to a broker that kept the session needs none.
+                        let again = connected_before && !ack.session_present;
+                        connected_before = true;
+                        let filters = if again {
+                            subscribed.lock().map(|s| s.clone()).unwrap_or_default()
+                        } else {
+                            Vec::new()
+                        };
                         for (filter, qos) in filters {
                             if let Err(e) = resubscriber.try_subscribe(&filter, qos) {
                                 tracing::warn!("cannot subscribe again to {filter}: {e}");

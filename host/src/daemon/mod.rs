@@ -6,14 +6,17 @@ use std::path::PathBuf;
 
 use kakou_plugin_sdk::model::{Command, Reading, Rejected};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch};
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::bus::broker::EmbeddedBroker;
 use crate::bus::payload::{self, Envelope};
-use crate::bus::{BusClient, BusError, ClientOptions, Link, QoS, Topics};
+use crate::bus::{BusClient, BusError, ClientOptions, QoS, Topics, outbox};
 use crate::config::SiteManifest;
 use crate::device::{DeviceError, DeviceEvent, DeviceEventKind, DeviceLayer, now_ms};
 use crate::plugin::{Runtime, RuntimeError};
+use crate::store::{ApplyOptions, Record, Store};
 
 /// Why the daemon stopped.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,9 @@ pub enum DaemonError {
     /// The plugin runtime could not start.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// A reading on the bus.
@@ -94,6 +100,27 @@ pub struct RejectedMessage {
     pub reason: String,
 }
 
+/// Platform data pushed by the site platform: registrations, documents, control orders,
+/// parameters, each a JSON object with its `kind` (as `kakou data import` reads them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformMessage {
+    /// The records, applied all or nothing.
+    pub records: Vec<serde_json::Value>,
+}
+
+/// What became of a platform message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformReport {
+    /// The platform message's id.
+    pub message: String,
+    /// The records were written.
+    pub applied: bool,
+    /// Records received.
+    pub records: u64,
+    /// Why records were refused: `record N: field: reason`.
+    pub rejected: Vec<String>,
+}
+
 /// Message ids: unique per daemon run and per message.
 struct Ids {
     prefix: String,
@@ -156,9 +183,23 @@ pub async fn run(
     options.ca_file = manifest.bus.ca_file.clone();
     options.client_cert = manifest.bus.client_cert.clone();
     options.last_will = Some((topics.daemon_status(), offline.to_bytes()));
-    let (bus, mut incoming, mut links) = BusClient::connect(&options)?;
+    if let Some(dir) = manifest.store.path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let store = Store::open(&manifest.store.path)?;
+    let (bus, mut incoming, links) = BusClient::connect(&options)?;
+    let wake = Arc::new(Notify::new());
+    let outbox = tokio::spawn(outbox::run(
+        store.clone(),
+        bus.clone(),
+        links,
+        wake.clone(),
+        shutdown.clone(),
+    ));
     let command_filter = format!("{}/lane/+/device/+/command", topics.root());
     bus.subscribe(&command_filter, QoS::AtLeastOnce).await?;
+    bus.subscribe(&topics.platform("records"), QoS::AtLeastOnce)
+        .await?;
     let online = Envelope::new(
         ids.next(),
         now_ms(),
@@ -187,7 +228,12 @@ pub async fn run(
         tokio::select! {
             Some(e) = events.recv() => publish_event(&bus, &topics, &mut ids, e).await,
             Some(m) = incoming.recv() => {
-                if let Err(reason) = handle_command(&layer, &topics, &m.topic, &m.payload).await {
+                let handled = if m.topic == topics.platform("records") {
+                    handle_platform(&store, &bus, &topics, &mut ids, &m.topic, &m.payload).await
+                } else {
+                    handle_command(&layer, &topics, &m.topic, &m.payload).await
+                };
+                if let Err(reason) = handled {
                     tracing::warn!(topic = %m.topic, "{reason}");
                     let rejected = Envelope::new(ids.next(), now_ms(), RejectedMessage { topic: m.topic.clone(), reason: reason.clone() });
                     let _ = bus.publish(&topics.rejected(), rejected.to_bytes(), QoS::AtLeastOnce, false).await;
@@ -195,11 +241,6 @@ pub async fn run(
                     let _ = bus.publish(&topics.alarm(), alarm.to_bytes(), QoS::AtLeastOnce, false).await;
                 }
             }
-            Some(link) = links.recv() => match link {
-                Link::Connected => tracing::info!("bus connected to {url}"),
-                Link::Disconnected(why) => tracing::warn!("bus disconnected from {url}: {why}"),
-                Link::Acked(_) => {}
-            },
             _ = crate::device::transport::stopped(&mut shutdown) => break,
         }
     }
@@ -220,6 +261,7 @@ pub async fn run(
         )
         .await;
     layer.shutdown().await;
+    let _ = outbox.await;
     // Give the last publishes a moment to leave before the connection closes.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     bus.disconnect().await;
@@ -332,4 +374,67 @@ async fn handle_command(
         .command(lane, device, m.body.command)
         .await
         .map_err(|e| format!("command {} on {topic}: {e}", m.id))
+}
+
+/// Applies a platform message all or nothing and publishes what became of it.
+async fn handle_platform(
+    store: &Store,
+    bus: &BusClient,
+    topics: &Topics,
+    ids: &mut Ids,
+    topic: &str,
+    payload: &[u8],
+) -> Result<(), String> {
+    let m: Envelope<PlatformMessage> = payload::parse(topic, payload).map_err(|e| e.to_string())?;
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for (i, value) in m.body.records.into_iter().enumerate() {
+        match Record::from_json(value) {
+            Ok(r) => records.push(r),
+            Err(errors) => {
+                rejected.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| format!("record {}: {}: {}", i + 1, e.field, e.reason)),
+                );
+            }
+        }
+    }
+    let count = (records.len() + rejected.len()) as u64;
+    let applied = if rejected.is_empty() {
+        let mut options = ApplyOptions::new("platform", now_ms());
+        options.source = format!("bus message {}", m.id);
+        let report = store
+            .apply_platform_records(&records, &options)
+            .map_err(|e| e.to_string())?;
+        rejected.extend(report.rejected.iter().map(ToString::to_string));
+        report.applied
+    } else {
+        false
+    };
+    let report = PlatformReport {
+        message: m.id.clone(),
+        applied,
+        records: count,
+        rejected: rejected.clone(),
+    };
+    let out = Envelope::new(ids.next(), now_ms(), report);
+    let _ = bus
+        .publish(
+            &topics.platform("report"),
+            out.to_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await;
+    if rejected.is_empty() {
+        tracing::info!("platform message {}: {count} records applied", m.id);
+        Ok(())
+    } else {
+        Err(format!(
+            "platform message {}: nothing applied; {}",
+            m.id,
+            rejected.join("; ")
+        ))
+    }
 }
