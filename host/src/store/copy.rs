@@ -55,7 +55,10 @@ impl Reader<'_> {
             path: partial.clone(),
             source: Box::new(e),
         };
-        let db = Builder::new().create(&partial).map_err(open_err)?;
+        let db = Builder::new()
+            .set_cache_size(64 << 20)
+            .create(&partial)
+            .map_err(open_err)?;
         let db_err = |table: &'static str| {
             let p = partial.clone();
             move |e: redb::Error| StoreError::db(&p, table, e)
