@@ -125,7 +125,7 @@ mod tests {
             ),
             (
                 br#"{"schema":1,"id":"x","at_ms":1,"plate":"a","kg":"heavy"}"#,
-                "message on t refused: invalid type: string \"heavy\", expected f64 at line 1 column 55",
+                "message on t refused: invalid type: string \"heavy\", expected f64 at line 1 column 56",
             ),
         ];
         for (input, expected) in cases {
