@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use kakou_plugin_sdk::model::{Command, Reading, Rejected};
+use kakou_plugin_sdk::model::{Command, Reading};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -273,83 +273,59 @@ pub async fn run(
 
 async fn publish_event(bus: &BusClient, topics: &Topics, ids: &mut Ids, e: DeviceEvent) {
     let (lane, device) = (e.lane.to_string(), e.device.to_string());
-    let result = match e.kind {
+    let status = |state: &str, reason: String| DeviceStatusMessage {
+        lane: lane.clone(),
+        device: device.clone(),
+        state: state.into(),
+        reason,
+    };
+    // Readings are a stream (QoS 0); status is state (retained); faults are alarms.
+    let (topic, bytes, qos, retain) = match e.kind {
         DeviceEventKind::Reading { reading } => {
-            let m = Envelope::new(
-                ids.next(),
-                e.at_ms,
-                ReadingMessage {
-                    lane: lane.clone(),
-                    device: device.clone(),
-                    reading,
-                },
-            );
-            bus.publish(
-                &topics.reading(&lane, &device),
-                m.to_bytes(),
+            let body = ReadingMessage {
+                lane: lane.clone(),
+                device: device.clone(),
+                reading,
+            };
+            let bytes = Envelope::new(ids.next(), e.at_ms, body).to_bytes();
+            (
+                topics.reading(&lane, &device),
+                bytes,
                 QoS::AtMostOnce,
                 false,
             )
-            .await
         }
         DeviceEventKind::Online { link } => {
-            let m = Envelope::new(
-                ids.next(),
-                e.at_ms,
-                DeviceStatusMessage {
-                    lane: lane.clone(),
-                    device: device.clone(),
-                    state: "online".into(),
-                    reason: link,
-                },
-            );
-            bus.publish(
-                &topics.device_status(&lane, &device),
-                m.to_bytes(),
+            let bytes = Envelope::new(ids.next(), e.at_ms, status("online", link)).to_bytes();
+            (
+                topics.device_status(&lane, &device),
+                bytes,
                 QoS::AtLeastOnce,
                 true,
             )
-            .await
         }
         DeviceEventKind::Offline { reason } => {
-            let m = Envelope::new(
-                ids.next(),
-                e.at_ms,
-                DeviceStatusMessage {
-                    lane: lane.clone(),
-                    device: device.clone(),
-                    state: "offline".into(),
-                    reason,
-                },
-            );
-            bus.publish(
-                &topics.device_status(&lane, &device),
-                m.to_bytes(),
+            let bytes = Envelope::new(ids.next(), e.at_ms, status("offline", reason)).to_bytes();
+            (
+                topics.device_status(&lane, &device),
+                bytes,
                 QoS::AtLeastOnce,
                 true,
             )
-            .await
         }
         DeviceEventKind::Fault { error } => {
-            let m = Envelope::new(
-                ids.next(),
-                e.at_ms,
-                AlarmMessage {
-                    code: "device.fault".into(),
-                    lane: Some(lane),
-                    device: Some(device),
-                    message: error,
-                },
-            );
-            bus.publish(&topics.alarm(), m.to_bytes(), QoS::AtLeastOnce, false)
-                .await
+            let body = AlarmMessage {
+                code: "device.fault".into(),
+                lane: Some(lane.clone()),
+                device: Some(device.clone()),
+                message: error,
+            };
+            let bytes = Envelope::new(ids.next(), e.at_ms, body).to_bytes();
+            (topics.alarm(), bytes, QoS::AtLeastOnce, false)
         }
-        DeviceEventKind::Rejected {
-            rejected: Rejected { .. },
-        }
-        | DeviceEventKind::Sent { .. } => Ok(()),
+        DeviceEventKind::Rejected { .. } | DeviceEventKind::Sent { .. } => return,
     };
-    if let Err(err) = result {
+    if let Err(err) = bus.publish(&topic, bytes, qos, retain).await {
         tracing::warn!("{err}");
     }
 }
