@@ -5,6 +5,7 @@
 //! - [`frame`]: the resynchronising [`Splitter`] that cuts a byte stream into frames.
 //! - [`http`]: HTTP/1.1 request framing by Content-Length and multipart parts, for devices that push.
 //! - [`iso6346`]: container numbers and their check digit.
+//! - [`number`]: decimal scaling with one rounding, for weighing indicators.
 //! - [`plate`]: mainland Chinese licence plates (normalisation and classification).
 //! - [`stability`]: weight stability from repeated readings, for indicators without a flag.
 
@@ -13,6 +14,7 @@ pub mod crc;
 pub mod frame;
 pub mod http;
 pub mod iso6346;
+pub mod number;
 pub mod plate;
 pub mod stability;
 

@@ -24,6 +24,7 @@
 
 use kakou_plugin_sdk::prelude::*;
 use kakou_plugin_sdk::proto::Report;
+use kakou_plugin_sdk::proto::number::scale_pow10;
 
 /// Interval at which the host calls `poll()`.
 pub const POLL_INTERVAL_MS: u32 = 200;
@@ -82,8 +83,7 @@ fn kilograms(value: &str, unit: &str) -> Result<(f64, Option<&'static str>), Str
     let m = mantissa as f64;
     let decimals = decimals.unwrap_or(0);
     let (kg, note) = match scale {
-        Scale::Pow10(p) if p >= decimals => (m * 10f64.powi(p - decimals), None),
-        Scale::Pow10(p) => (m / 10f64.powi(decimals - p), None),
+        Scale::Pow10(p) => (scale_pow10(m, p - decimals), None),
         Scale::Factor(f, name) => (m / 10f64.powi(decimals) * f, Some(name)),
     };
     Ok((if negative { -kg } else { kg }, note))

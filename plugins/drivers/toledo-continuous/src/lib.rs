@@ -87,12 +87,7 @@ fn check_without_checksum(frame: &[u8]) -> Result<(), String> {
 
 /// `digits` × 10^`exp`, with one rounding at most.
 fn scaled(digits: u32, exp: i32) -> f64 {
-    let d = f64::from(digits);
-    if exp >= 0 {
-        d * 10f64.powi(exp)
-    } else {
-        d / 10f64.powi(-exp)
-    }
+    kakou_plugin_sdk::proto::number::scale_pow10(f64::from(digits), exp)
 }
 
 /// The reading a validated frame stands for.

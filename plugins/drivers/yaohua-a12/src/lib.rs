@@ -157,12 +157,7 @@ fn validate(line: &[u8]) -> Result<(), String> {
 
 /// `mantissa` × 10^(`exp` − `decimals`), with one rounding at most.
 fn scaled(mantissa: i64, decimals: u32, exp: u32) -> f64 {
-    let m = mantissa as f64;
-    if exp >= decimals {
-        m * 10f64.powi((exp - decimals) as i32)
-    } else {
-        m / 10f64.powi((decimals - exp) as i32)
-    }
+    kakou_plugin_sdk::proto::number::scale_pow10(mantissa as f64, exp as i32 - decimals as i32)
 }
 
 /// One Yaohua XK3190-A12 indicator.
