@@ -86,6 +86,28 @@ pub fn scalar_text(value: &toml::Value) -> Option<String> {
     }
 }
 
+/// Test helper for "snapshot" tables of file errors: each case edits a good file (`from` →
+/// `to`, first occurrence) and names the exact error `parse` must give.
+#[cfg(test)]
+pub(crate) fn assert_edit_errors<T: std::fmt::Debug>(
+    good: &str,
+    cases: &[(&str, &str, &str)],
+    parse: impl Fn(&str) -> Result<T, String>,
+) {
+    let mut wrong = Vec::new();
+    for (from, to, expected) in cases {
+        assert!(good.contains(from), "case {from:?} does not apply");
+        let text = good.replacen(from, to, 1);
+        match parse(&text) {
+            Err(got) if &got == expected => {}
+            other => wrong.push(format!(
+                "{from:?} -> {to:?}\n  expected {expected}\n  got      {other:?}"
+            )),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -121,16 +121,5 @@ fn mistakes_name_file_line_and_what_was_expected() {
             "site/site.toml:7:2: unknown field `buss`, expected one of `site`, `bus`, `store`, `lane`",
         ),
     ];
-    let mut wrong = Vec::new();
-    for (from, to, expected) in cases {
-        assert!(GOOD.contains(from), "case {from:?} does not apply");
-        let text = GOOD.replacen(from, to, 1);
-        match parse(&text) {
-            Err(got) if &got == expected => {}
-            other => wrong.push(format!(
-                "{from:?} -> {to:?}\n  expected {expected}\n  got      {other:?}"
-            )),
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    crate::diag::assert_edit_errors(GOOD, cases, parse);
 }

@@ -490,18 +490,7 @@ report = "change"
                 "plugins/x/plugin.toml:11:12: unknown variant `network`, expected one of `registrations`, `documents`, `control-orders`, `parameters`, `history`",
             ),
         ];
-        let mut wrong = Vec::new();
-        for (from, to, expected) in cases {
-            assert!(GOOD.contains(from), "case {from:?} does not apply");
-            let text = GOOD.replacen(from, to, 1);
-            match parse(&text) {
-                Err(got) if &got == expected => {}
-                other => wrong.push(format!(
-                    "{from:?} -> {to:?}\n  expected {expected}\n  got      {other:?}"
-                )),
-            }
-        }
-        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        crate::diag::assert_edit_errors(GOOD, cases, parse);
     }
 
     #[test]
