@@ -86,6 +86,14 @@ impl EmbeddedBroker {
         addr: SocketAddr,
         credentials: Option<(&str, &str)>,
     ) -> Result<Self, BusError> {
+        // Another broker on the port would answer the readiness probe in our broker's place.
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            return Err(BusError::Broker(format!(
+                "the embedded broker cannot listen on {addr}: {e}; if another broker already uses \
+                 that port, set `listen` under [bus] to a free address (port 0 picks one) or point \
+                 `broker` at the running one (\"mqtt://{addr}\")"
+            )));
+        }
         let mut cmd = Command::new(exe);
         // rumqttd reports ordinary disconnects as errors (router and link); keep the rest.
         cmd.args([
