@@ -21,6 +21,10 @@ pub struct Envelope<T> {
     pub id: String,
     /// When it was produced (unix ms).
     pub at_ms: i64,
+    /// Where the receiver confirms it has applied the message, when the sender waits for
+    /// that (see [`outbox`](super::outbox)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<String>,
     /// The content.
     #[serde(flatten)]
     pub body: T,
@@ -33,8 +37,15 @@ impl<T: Serialize> Envelope<T> {
             schema: SCHEMA,
             id: id.into(),
             at_ms,
+            ack: None,
             body,
         }
+    }
+
+    /// Asks the receiver to confirm on `topic` once it has applied the message.
+    pub fn with_ack(mut self, topic: impl Into<String>) -> Self {
+        self.ack = Some(topic.into());
+        self
     }
 
     /// The JSON bytes.

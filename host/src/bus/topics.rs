@@ -71,6 +71,11 @@ impl Topics {
         format!("{}/daemon/status", self.root)
     }
 
+    /// Receivers' confirmations of outbox messages: `kakou/{site}/outbox/ack`.
+    pub fn outbox_ack(&self) -> String {
+        format!("{}/outbox/ack", self.root)
+    }
+
     /// Everything of the site: `kakou/{site}/#`.
     pub fn all(&self) -> String {
         format!("{}/#", self.root)

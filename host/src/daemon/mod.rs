@@ -189,13 +189,18 @@ pub async fn run(
     let store = Store::open(&manifest.store.path)?;
     let (bus, mut incoming, links) = BusClient::connect(&options)?;
     let wake = Arc::new(Notify::new());
+    let (acks_tx, acks) = mpsc::unbounded_channel();
     let outbox = tokio::spawn(outbox::run(
         store.clone(),
         bus.clone(),
         links,
+        acks,
         wake.clone(),
         shutdown.clone(),
+        outbox::OutboxOptions::default(),
     ));
+    bus.subscribe(&topics.outbox_ack(), QoS::AtLeastOnce)
+        .await?;
     let command_filter = format!("{}/lane/+/device/+/command", topics.root());
     bus.subscribe(&command_filter, QoS::AtLeastOnce).await?;
     bus.subscribe(&topics.platform("records"), QoS::AtLeastOnce)
@@ -230,6 +235,10 @@ pub async fn run(
             Some(m) = incoming.recv() => {
                 let handled = if m.topic == topics.platform("records") {
                     handle_platform(&store, &bus, &topics, &mut ids, &m.topic, &m.payload).await
+                } else if m.topic == topics.outbox_ack() {
+                    payload::parse::<outbox::AckMessage>(&m.topic, &m.payload)
+                        .map(|a| { let _ = acks_tx.send(a.body.acknowledges); })
+                        .map_err(|e| e.to_string())
                 } else {
                     handle_command(&layer, &topics, &m.topic, &m.payload).await
                 };

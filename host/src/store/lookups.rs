@@ -46,6 +46,14 @@ impl StoreLookups {
         self.now_ms
     }
 
+    /// A parameter's value as it stood at `at_ms` (the last version set at or before then).
+    pub fn parameter_as_of(&self, name: &str, at_ms: i64) -> Option<String> {
+        self.keep("parameter_history", self.snapshot.parameter_history(name))
+            .into_iter()
+            .rfind(|v| v.set_ms <= at_ms)
+            .map(|v| v.value)
+    }
+
     /// The first read error met so far, if any (and forgets it).
     pub fn take_error(&self) -> Option<StoreError> {
         self.error.lock().unwrap_or_else(|e| e.into_inner()).take()

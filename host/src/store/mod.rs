@@ -367,6 +367,18 @@ impl Store {
         })
     }
 
+    /// Records, in one transaction, that the broker acknowledged these messages that wait for
+    /// their receivers.
+    pub fn outbox_sent_many(&self, ids: &[u64], at_ms: i64) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let mut n = 0;
+            for &id in ids {
+                n += usize::from(tx.outbox_sent(id, at_ms)?);
+            }
+            Ok(n)
+        })
+    }
+
     /// Look-ups for rules, as of `now_ms`, on one snapshot.
     pub fn lookups(&self, now_ms: i64) -> Result<StoreLookups, StoreError> {
         StoreLookups::new(self, now_ms)

@@ -286,17 +286,70 @@ pub struct OutboxMessage {
     pub created_ms: i64,
     /// Publish attempts so far.
     pub attempts: u32,
+    /// The envelope id receivers confirm (empty: receivers do not confirm).
+    pub message_id: String,
+    /// Whose acknowledgement removes the message.
+    pub confirm: Confirm,
+    /// Unix ms the broker last acknowledged it. A message that waits for its receiver stays
+    /// here, `sent`, until the receiver confirms it.
+    pub sent_ms: Option<i64>,
+}
+
+/// Whose acknowledgement takes a message out of the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirm {
+    /// The broker's (QoS 1 PUBACK): enough for a broker that keeps sessions on disk and for
+    /// messages whose receivers may be absent.
+    #[default]
+    Broker,
+    /// The receiver's own confirmation on the envelope's `ack` topic, sent after it applied
+    /// the message: survives a broker that acknowledged and then lost it.
+    Receiver,
+}
+
+/// Where an outbox message is in its life: queued, sent (the broker has it, the receiver has
+/// not confirmed), or gone once acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    /// Not yet acknowledged by anyone.
+    Queued,
+    /// The broker acknowledged it; waiting for the receiver.
+    Sent,
 }
 
 impl OutboxMessage {
-    /// A message to publish with QoS 1.
+    /// A message to publish with QoS 1, removed on the broker's acknowledgement.
     pub fn new(topic: impl Into<String>, payload: impl Into<Vec<u8>>, created_ms: i64) -> Self {
         OutboxMessage {
             topic: topic.into(),
             payload: payload.into(),
             qos: 1,
             created_ms,
-            attempts: 0,
+            ..Default::default()
+        }
+    }
+
+    /// A message that stays until the receiver confirms envelope id `message_id`.
+    pub fn confirmed_by_receiver(
+        topic: impl Into<String>,
+        payload: impl Into<Vec<u8>>,
+        message_id: impl Into<String>,
+        created_ms: i64,
+    ) -> Self {
+        OutboxMessage {
+            message_id: message_id.into(),
+            confirm: Confirm::Receiver,
+            ..OutboxMessage::new(topic, payload, created_ms)
+        }
+    }
+
+    /// Queued or sent.
+    pub fn state(&self) -> OutboxState {
+        match self.sent_ms {
+            Some(_) if self.confirm == Confirm::Receiver => OutboxState::Sent,
+            _ => OutboxState::Queued,
         }
     }
 }

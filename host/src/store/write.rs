@@ -542,8 +542,26 @@ impl WriteTx {
         Ok(t.remove(id).map_err(self.err("outbox"))?.is_some())
     }
 
+    /// Records that the broker acknowledged a message that waits for its receiver. False when
+    /// it was not there (the receiver confirmed first).
+    pub fn outbox_sent(&mut self, id: u64, at_ms: i64) -> Result<bool, StoreError> {
+        self.outbox_update(id, |m| {
+            m.sent_ms = Some(at_ms);
+            m.attempts = m.attempts.saturating_add(1);
+        })
+    }
+
     /// Counts a publish attempt on a message still waiting.
     pub fn outbox_attempted(&mut self, id: u64) -> Result<(), StoreError> {
+        self.outbox_update(id, |m| m.attempts = m.attempts.saturating_add(1))
+            .map(drop)
+    }
+
+    fn outbox_update(
+        &mut self,
+        id: u64,
+        change: impl FnOnce(&mut OutboxMessage),
+    ) -> Result<bool, StoreError> {
         let mut t = self
             .txn
             .open_table(OUTBOX)
@@ -553,7 +571,7 @@ impl WriteTx {
             .map_err(self.err("outbox"))?
             .map(|g| g.value().to_vec())
         else {
-            return Ok(());
+            return Ok(false);
         };
         let mut m: OutboxMessage = decode("outbox", &bytes).map_err(|r| StoreError::Corrupt {
             path: self.path.to_path_buf(),
@@ -561,10 +579,10 @@ impl WriteTx {
             key: id.to_string(),
             reason: r,
         })?;
-        m.attempts = m.attempts.saturating_add(1);
+        change(&mut m);
         let bytes = self.encode("outbox", &m)?;
         t.insert(id, bytes.as_slice()).map_err(self.err("outbox"))?;
-        Ok(())
+        Ok(true)
     }
 
     /// Records that a received message id was applied. Returns false when it already was: the
