@@ -31,9 +31,7 @@ fn bench<D: Driver>(c: &mut Criterion, rt: &Runtime, name: &str, input: &[u8]) {
     let plugin = rt
         .load_driver(
             &common::plugin(&format!("plugins/drivers/{name}")),
-            &LoadOptions {
-                allow_unsealed: true,
-            },
+            &LoadOptions::development(),
         )
         .unwrap();
     let mut g = c.benchmark_group(format!("decode_{name}"));

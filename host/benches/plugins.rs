@@ -23,9 +23,7 @@ const EXAMPLE: [u8; 12] = [
 ];
 
 fn dev() -> LoadOptions {
-    LoadOptions {
-        allow_unsealed: true,
-    }
+    LoadOptions::development()
 }
 
 fn feed(c: &mut Criterion) {

@@ -9,6 +9,7 @@
 //! - [`device`]: transports, driver instances per device, device status and commands.
 //! - [`store`]: the redb store: passages and their indexes, registrations, documents, control
 //!   orders, parameters, equipment files, outbox, audit log.
+//! - [`query`]: queries and statistics over recorded passages (reads the store, never writes).
 //! - [`sim`]: device simulators over ptys, sockets and HTTP.
 //! - [`daemon`]: starts the bus and the devices and wires them together.
 //! - [`demo`]: the demo lane.
@@ -24,7 +25,9 @@ pub mod daemon;
 pub mod demo;
 pub mod device;
 pub mod diag;
+pub mod lane;
 pub mod plugin;
+pub mod query;
 pub mod sim;
 pub mod store;
 

@@ -6,6 +6,8 @@
 //! - [`model`]: the contract's types (readings, commands, passages, verdicts, registrations).
 //! - [`Driver`] and [`export_driver!`]: a device driver (enable the `driver` feature).
 //! - [`Rules`], [`Lookups`] and [`export_rules!`]: a rule set (enable the `rules` feature).
+//! - [`checks`]: the customs checks (container, vehicle, driver, station, lane, transit,
+//!   control orders) every rule set shares, with legality criteria as parameters.
 //! - [`proto`]: checksums, CRCs, the resynchronising frame splitter, ISO 6346, plates.
 //! - [`wire`]: what each supported device sends, for simulators and tests.
 //! - [`harness`]: run drivers and rules natively in tests.
@@ -21,6 +23,7 @@
 //! kakou_plugin_sdk::export_driver!(Scale);
 //! ```
 
+pub mod checks;
 pub mod driver;
 pub mod harness;
 pub mod mirror;
@@ -40,6 +43,7 @@ pub const API_VERSION: &str = "1.0.0";
 
 /// Everything a plugin usually needs.
 pub mod prelude {
+    pub use crate::checks;
     pub use crate::driver::{Config, Driver};
     pub use crate::model::*;
     pub use crate::proto::frame::{Frame, FrameSpec, Splitter};

@@ -55,6 +55,16 @@ impl Topics {
         format!("{}/control-order", self.root)
     }
 
+    /// Parameter library changes: `kakou/{site}/parameter`.
+    pub fn parameter(&self) -> String {
+        format!("{}/parameter", self.root)
+    }
+
+    /// Answers to operators' requests: `kakou/{site}/reply/{client}`.
+    pub fn reply(&self, client: &str) -> String {
+        format!("{}/reply/{client}", self.root)
+    }
+
     /// Platform data feeds: `kakou/{site}/platform/{kind}`.
     pub fn platform(&self, kind: &str) -> String {
         format!("{}/platform/{kind}", self.root)

@@ -4,6 +4,7 @@
 //! go back to `main` as `anyhow` with context naming the file or plugin.
 
 mod plugin;
+mod query;
 mod store;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,12 @@ pub enum Command {
     /// Platform data: import registrations, documents, control orders and parameters by hand.
     #[command(subcommand)]
     Data(store::DataCommand),
+    /// Find passages, or show one in full (read-only: works beside a running daemon).
+    #[command(subcommand)]
+    Query(query::QueryCommand),
+    /// Statistics over passages: transit, efficiency, outcomes (read-only).
+    #[command(subcommand)]
+    Stats(query::StatsCommand),
     /// Play simulated devices from scenario files (see manifests/sim/).
     ///
     /// Each scenario plays one device on a pseudo-terminal, TCP, UDP or HTTP with the exact
@@ -75,17 +82,21 @@ pub enum Command {
         #[arg(long, default_value = "manifests/site.toml")]
         site: std::path::PathBuf,
     },
-    /// Run the demo lane: simulated trucks decided by the real plugins.
+    /// Run the demo gate: three lanes (categories A, B, C) on simulated devices, the embedded
+    /// broker and a fresh store with the sample data, deciding a realistic mix of trucks.
     Demo {
-        /// How many trucks.
-        #[arg(long, default_value_t = 8)]
-        trucks: u32,
-        /// Pause between trucks, milliseconds.
-        #[arg(long, default_value_t = 400)]
-        pace_ms: u64,
+        /// Stop after this many trucks (default: run until Ctrl-C).
+        #[arg(long)]
+        trucks: Option<u32>,
+        /// Region rule set: a name under manifests/regions/ or a file.
+        #[arg(long, default_value = "cn-baseline")]
+        ruleset: String,
         /// Folder holding drivers/ and rules/ plugin folders.
         #[arg(long)]
         plugins: Option<std::path::PathBuf>,
+        /// Folder for the demo's site manifest, store and device links (emptied first).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -96,6 +107,8 @@ impl Cli {
             Command::Plugin(c) => c.run(),
             Command::Store(c) => c.run(),
             Command::Data(c) => c.run(),
+            Command::Query(c) => c.run(),
+            Command::Stats(c) => c.run(),
             Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),
             Command::Devices { site } => runtime()?.block_on(devices(site)),
             Command::Run { site } => runtime()?.block_on(run_daemon(site)),
@@ -110,15 +123,25 @@ impl Cli {
             }
             Command::Demo {
                 trucks,
-                pace_ms,
+                ruleset,
                 plugins,
+                dir,
             } => {
-                let options = crate::demo::DemoOptions {
-                    plugins: plugins.unwrap_or_else(crate::demo::default_plugins_dir),
-                    trucks,
-                    pace: std::time::Duration::from_millis(pace_ms),
-                };
-                crate::demo::run(&options, &mut std::io::stdout().lock())?;
+                let mut options = crate::demo::DemoOptions::new(std::env::current_exe()?);
+                options.trucks = trucks;
+                if let Some(p) = plugins {
+                    options.plugins = p;
+                }
+                if let Some(d) = dir {
+                    options.dir = d;
+                }
+                if ruleset.ends_with(".toml") {
+                    options.ruleset = ruleset.into();
+                } else if let Some(regions) = options.ruleset.parent() {
+                    options.ruleset = regions.join(format!("{ruleset}.toml"));
+                }
+                let mut out = std::io::stdout();
+                runtime()?.block_on(crate::demo::run(&options, &mut out))?;
                 Ok(std::process::ExitCode::SUCCESS)
             }
         }

@@ -4,6 +4,7 @@
 //! manifest that fails validation is refused whole, so a running configuration is never
 //! replaced by half of a broken one. It does not open devices, plugins or files.
 
+pub mod region;
 mod transport;
 
 use std::collections::BTreeSet;
@@ -15,6 +16,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::{SourceError, read_toml};
+use crate::plugin::LoadOptions;
+use crate::plugin::signing::PublicKey;
 pub use transport::{FlowControl, Parity, SerialSpec, TransportSpec};
 
 /// A validated site manifest.
@@ -43,8 +46,23 @@ pub struct Site {
     pub ruleset: Option<String>,
     /// Folder holding `drivers/<name>` and `rules/<name>` plugin folders.
     pub plugins: PathBuf,
-    /// Accept unsealed development plugins.
+    /// Accept unsealed and unsigned development plugins.
     pub allow_dev_plugins: bool,
+    /// Publisher keys whose signed plugins this site loads (`trusted-keys`, files relative to
+    /// the manifest, read and checked when the manifest is loaded).
+    pub trusted_keys: Vec<PublicKey>,
+}
+
+impl Site {
+    /// The plugin policy of this site: its trusted keys, and development plugins (unsealed,
+    /// unsigned) only when `allow-dev-plugins = true`.
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            allow_unsealed: self.allow_dev_plugins,
+            allow_unsigned: self.allow_dev_plugins,
+            trusted_keys: self.trusted_keys.clone(),
+        }
+    }
 }
 
 /// Where the bus is.
@@ -60,6 +78,10 @@ pub struct BusConfig {
     pub ca_file: Option<PathBuf>,
     /// Client certificate and key for `mqtts://`.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// Whose acknowledgement takes a passage message out of the outbox (`confirm`):
+    /// `broker` (default) or `receiver` (the site platform confirms each on
+    /// `kakou/{site}/outbox/ack`).
+    pub confirm: crate::store::Confirm,
 }
 
 /// Where the embedded broker listens unless told otherwise.
@@ -87,7 +109,85 @@ pub struct LaneConfig {
     pub station: String,
     /// Its devices.
     pub devices: Vec<DeviceConfig>,
+    /// How the lane assembles and acts on passages.
+    pub flow: LaneFlow,
 }
+
+/// What a reading is about, as lane settings name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadingKind {
+    /// A licence plate.
+    Plate,
+    /// An e-plate tag.
+    Tag,
+    /// A container number.
+    Container,
+    /// A stable gross weight.
+    Weight,
+    /// A driver's IC card.
+    Card,
+    /// A document presented.
+    Document,
+    /// A vehicle presence detector.
+    Presence,
+}
+
+impl ReadingKind {
+    /// Every kind.
+    pub const ALL: [ReadingKind; 7] = [
+        ReadingKind::Plate,
+        ReadingKind::Tag,
+        ReadingKind::Container,
+        ReadingKind::Weight,
+        ReadingKind::Card,
+        ReadingKind::Document,
+        ReadingKind::Presence,
+    ];
+
+    /// The kind's name in manifests and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadingKind::Plate => "plate",
+            ReadingKind::Tag => "tag",
+            ReadingKind::Container => "container",
+            ReadingKind::Weight => "weight",
+            ReadingKind::Card => "card",
+            ReadingKind::Document => "document",
+            ReadingKind::Presence => "presence",
+        }
+    }
+}
+
+impl std::fmt::Display for ReadingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a lane assembles passages and acts on its decisions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaneFlow {
+    /// The device that lifts the barrier (`barrier`); none: the lane only records.
+    pub barrier: Option<String>,
+    /// Readings that start a passage (`trigger`); empty: any reading of a needed kind.
+    pub triggers: Vec<ReadingKind>,
+    /// Readings the devices must deliver before deciding (`required`); `None`: by category
+    /// (A: plate, tag, container on container lanes, weight, card; B: tag, weight, card;
+    /// C: card). What the devices do not deliver, the operator keys in.
+    pub required: Option<Vec<ReadingKind>>,
+    /// How long a passage collects readings before it is decided with what it has.
+    pub window: Duration,
+    /// How long the barrier stays open on release.
+    pub pulse: Duration,
+    /// Weights below this do not start a passage (an empty or settling scale).
+    pub trigger_weight_kg: f64,
+}
+
+/// Default passage window.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(8);
+/// Default barrier pulse.
+pub const DEFAULT_PULSE: Duration = Duration::from_secs(5);
 
 /// One device on a lane.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +241,29 @@ impl SiteManifest {
         validate(path, text, crate::diag::parse_toml(path, text)?)
     }
 
+    /// The site's region rule set file: `ruleset` as a path ending in `.toml` (relative to the
+    /// manifest), or a name looked up as `regions/<name>.toml` beside the manifest, then in
+    /// `../regions/` (the repository's `manifests/regions`).
+    pub fn ruleset_path(&self) -> Option<PathBuf> {
+        let name = self.site.ruleset.as_deref()?;
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        if name.ends_with(".toml") {
+            return Some(base.join(name));
+        }
+        let file = format!("{name}.toml");
+        let candidates = [
+            base.join("regions").join(&file),
+            base.join("../regions").join(&file),
+        ];
+        Some(
+            candidates
+                .iter()
+                .find(|p| p.exists())
+                .unwrap_or(&candidates[1])
+                .clone(),
+        )
+    }
+
     /// A lane by id.
     pub fn lane(&self, id: &str) -> Option<&LaneConfig> {
         self.lanes.iter().find(|l| l.id == id)
@@ -175,12 +298,36 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
         }
     };
 
+    let mut trusted_keys: Vec<PublicKey> = Vec::new();
+    for file in &raw.site.trusted_keys {
+        let key = PublicKey::load(&base.join(file.get_ref())).map_err(|e| {
+            err(
+                file.span(),
+                format!(
+                    "site `trusted-keys`: {:?} is not a usable public key file: {e}",
+                    file.get_ref()
+                ),
+            )
+        })?;
+        if let Some(same) = trusted_keys.iter().find(|k| k.id() == key.id()) {
+            return Err(err(
+                file.span(),
+                format!(
+                    "site `trusted-keys`: {:?} is key {}, which is already listed",
+                    file.get_ref(),
+                    same.label()
+                ),
+            ));
+        }
+        trusted_keys.push(key);
+    }
     let site = Site {
         id: check_id(&raw.site.id, "site id")?,
         office: raw.site.office,
         ruleset: raw.site.ruleset,
         plugins: base.join(raw.site.plugins.unwrap_or_else(|| "plugins".into())),
         allow_dev_plugins: raw.site.allow_dev_plugins,
+        trusted_keys,
     };
     let bus = match raw.bus {
         None => BusConfig {
@@ -191,6 +338,7 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
             credentials: None,
             ca_file: None,
             client_cert: None,
+            confirm: crate::store::Confirm::Broker,
         },
         Some(b) => {
             let listen_text = b
@@ -247,6 +395,7 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
                 credentials,
                 ca_file: b.ca_file.map(|c| base.join(c)),
                 client_cert,
+                confirm: b.confirm,
             }
         }
     };
@@ -306,6 +455,31 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
                 equipment: d.equipment,
             });
         }
+        let barrier = match l.barrier {
+            Some(b) if !devices.iter().any(|d| d.id == *b.get_ref()) => {
+                return Err(err(
+                    b.span(),
+                    format!(
+                        "lane {id}: barrier {:?} is not one of the lane's devices",
+                        b.get_ref()
+                    ),
+                ));
+            }
+            Some(b) => Some(b.into_inner()),
+            // A device called `barrier` is the barrier unless the lane says otherwise.
+            None => devices
+                .iter()
+                .find(|d| d.id == "barrier")
+                .map(|d| d.id.clone()),
+        };
+        let flow = LaneFlow {
+            barrier,
+            triggers: l.trigger,
+            required: l.required,
+            window: l.window_ms.map_or(DEFAULT_WINDOW, Duration::from_millis),
+            pulse: l.pulse_ms.map_or(DEFAULT_PULSE, Duration::from_millis),
+            trigger_weight_kg: l.trigger_weight_kg.unwrap_or(500.0),
+        };
         lanes.push(LaneConfig {
             id,
             category: l.category,
@@ -313,6 +487,7 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
             cargo: l.cargo,
             station: l.station.unwrap_or_default(),
             devices,
+            flow,
         });
     }
     Ok(SiteManifest {
@@ -343,6 +518,8 @@ struct RawSite {
     plugins: Option<String>,
     #[serde(default)]
     allow_dev_plugins: bool,
+    #[serde(default)]
+    trusted_keys: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -355,6 +532,8 @@ struct RawBus {
     ca_file: Option<String>,
     client_cert: Option<String>,
     client_key: Option<String>,
+    #[serde(default)]
+    confirm: crate::store::Confirm,
 }
 
 #[derive(Deserialize)]
@@ -388,6 +567,13 @@ struct RawLane {
     station: Option<String>,
     #[serde(default)]
     devices: Vec<RawDevice>,
+    barrier: Option<Spanned<String>>,
+    #[serde(default)]
+    trigger: Vec<ReadingKind>,
+    required: Option<Vec<ReadingKind>>,
+    window_ms: Option<u64>,
+    pulse_ms: Option<u64>,
+    trigger_weight_kg: Option<f64>,
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use kakou_plugin_sdk::model::{Command, Reading};
+use kakou_plugin_sdk::model::{Command, Reading, Severity};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -16,7 +16,12 @@ use crate::bus::{BusClient, BusError, ClientOptions, QoS, Topics, outbox};
 use crate::config::SiteManifest;
 use crate::device::{DeviceError, DeviceEvent, DeviceEventKind, DeviceLayer, now_ms};
 use crate::plugin::{Runtime, RuntimeError};
+use crate::lane::{
+    Lane, LaneContext, LaneEvent, LaneInput, LaneSettings, OperatorReply, OperatorRequest,
+    RuleSet, SiteRequest, apply_site_action, spawn_lane,
+};
 use crate::store::{ApplyOptions, Record, Store};
+use std::collections::HashMap;
 
 /// Why the daemon stopped.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +38,9 @@ pub enum DaemonError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The site's rule set could not be loaded.
+    #[error(transparent)]
+    RuleSet(#[from] crate::lane::RuleSetError),
 }
 
 /// A reading on the bus.
@@ -87,8 +95,18 @@ pub struct AlarmMessage {
     pub lane: Option<String>,
     /// Device, when it concerns one.
     pub device: Option<String>,
+    /// Passage, when it concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passage: Option<String>,
+    /// `info`, `warning` or `critical`.
+    #[serde(default = "warning")]
+    pub severity: Severity,
     /// What happened.
     pub message: String,
+}
+
+fn warning() -> Severity {
+    Severity::Warning
 }
 
 /// Input refused, echoed for the sender.
@@ -187,6 +205,16 @@ pub async fn run(
         let _ = std::fs::create_dir_all(dir);
     }
     let store = Store::open(&manifest.store.path)?;
+    let runtime = Runtime::new(Runtime::default_cache_dir())?;
+    let ruleset = match manifest.ruleset_path() {
+        Some(path) => Some(RuleSet::load(
+            &runtime,
+            &path,
+            &manifest.site.plugins,
+            &manifest.site.load_options(),
+        )?),
+        None => None,
+    };
     let (bus, mut incoming, links) = BusClient::connect(&options)?;
     let wake = Arc::new(Notify::new());
     let (acks_tx, acks) = mpsc::unbounded_channel();
@@ -225,16 +253,72 @@ pub async fn run(
         manifest.lanes.len()
     );
 
-    let runtime = Runtime::new(Runtime::default_cache_dir())?;
     let (events_tx, mut events) = mpsc::channel::<DeviceEvent>(4096);
     let layer = DeviceLayer::start(&manifest, &runtime, events_tx).await?;
 
+    // The lanes decide only when the site names its rule set; without one the daemon is a
+    // device gateway (readings and commands on the bus).
+    let (lane_events_tx, mut lane_events) = mpsc::channel::<LaneEvent>(4096);
+    let mut lanes: HashMap<String, Lane> = HashMap::new();
+    let mut lane_tasks = Vec::new();
+    if let Some(ruleset) = ruleset {
+        tracing::info!("rule set {} decides", ruleset.id());
+        let ctx = Arc::new(LaneContext {
+            site: site.clone(),
+            office: manifest.site.office.clone(),
+            store: store.clone(),
+            ruleset: std::sync::RwLock::new(ruleset),
+            topics: topics.clone(),
+            outbox_wake: wake.clone(),
+            confirm: manifest.bus.confirm,
+            events: lane_events_tx.clone(),
+        });
+        for lane in &manifest.lanes {
+            let barrier = match &lane.flow.barrier {
+                Some(d) => Some(layer.commands(&lane.id, d)?),
+                None => None,
+            };
+            let (handle, task) = spawn_lane(
+                ctx.clone(),
+                LaneSettings {
+                    config: lane.clone(),
+                    barrier,
+                },
+                shutdown.clone(),
+            );
+            lanes.insert(lane.id.clone(), handle);
+            lane_tasks.push(task);
+        }
+        bus.subscribe(&format!("{}/lane/+/manual", topics.root()), QoS::AtLeastOnce)
+            .await?;
+        bus.subscribe(&topics.control_order(), QoS::AtLeastOnce).await?;
+        bus.subscribe(&topics.parameter(), QoS::AtLeastOnce).await?;
+    }
+    drop(lane_events_tx);
+
     loop {
         tokio::select! {
-            Some(e) = events.recv() => publish_event(&bus, &topics, &mut ids, e).await,
+            Some(e) = events.recv() => {
+                if let DeviceEventKind::Reading { reading } = &e.kind
+                    && let Some(lane) = lanes.get(&*e.lane)
+                {
+                    let input = LaneInput::Reading {
+                        device: e.device.to_string(),
+                        reading: reading.clone(),
+                        at_ms: e.at_ms,
+                    };
+                    let _ = lane.inputs.send(input).await;
+                }
+                publish_event(&bus, &topics, &mut ids, e).await;
+            }
+            Some(e) = lane_events.recv() => publish_lane_event(&bus, &topics, &mut ids, e).await,
             Some(m) = incoming.recv() => {
                 let handled = if m.topic == topics.platform("records") {
                     handle_platform(&store, &bus, &topics, &mut ids, &m.topic, &m.payload).await
+                } else if m.topic.ends_with("/manual") {
+                    handle_operator(&lanes, &topics, &m.topic, &m.payload).await
+                } else if m.topic == topics.control_order() || m.topic == topics.parameter() {
+                    handle_site_action(&store, &bus, &mut ids, &m.topic, &m.payload).await
                 } else if m.topic == topics.outbox_ack() {
                     payload::parse::<outbox::AckMessage>(&m.topic, &m.payload)
                         .map(|a| { let _ = acks_tx.send(a.body.acknowledges); })
@@ -246,7 +330,7 @@ pub async fn run(
                     tracing::warn!(topic = %m.topic, "{reason}");
                     let rejected = Envelope::new(ids.next(), now_ms(), RejectedMessage { topic: m.topic.clone(), reason: reason.clone() });
                     let _ = bus.publish(&topics.rejected(), rejected.to_bytes(), QoS::AtLeastOnce, false).await;
-                    let alarm = Envelope::new(ids.next(), now_ms(), AlarmMessage { code: "bus.rejected".into(), lane: None, device: None, message: reason });
+                    let alarm = Envelope::new(ids.next(), now_ms(), AlarmMessage { code: "bus.rejected".into(), lane: None, device: None, passage: None, severity: Severity::Warning, message: reason });
                     let _ = bus.publish(&topics.alarm(), alarm.to_bytes(), QoS::AtLeastOnce, false).await;
                 }
             }
@@ -269,6 +353,10 @@ pub async fn run(
             true,
         )
         .await;
+    drop(lanes);
+    for t in lane_tasks {
+        let _ = t.await;
+    }
     layer.shutdown().await;
     let _ = outbox.await;
     // Give the last publishes a moment to leave before the connection closes.
@@ -327,6 +415,8 @@ async fn publish_event(bus: &BusClient, topics: &Topics, ids: &mut Ids, e: Devic
                 code: "device.fault".into(),
                 lane: Some(lane.clone()),
                 device: Some(device.clone()),
+                passage: None,
+                severity: Severity::Warning,
                 message: error,
             };
             let bytes = Envelope::new(ids.next(), e.at_ms, body).to_bytes();
@@ -336,6 +426,100 @@ async fn publish_event(bus: &BusClient, topics: &Topics, ids: &mut Ids, e: Devic
     };
     if let Err(err) = bus.publish(&topic, bytes, qos, retain).await {
         tracing::warn!("{err}");
+    }
+}
+
+async fn publish_lane_event(bus: &BusClient, topics: &Topics, ids: &mut Ids, e: LaneEvent) {
+    let (topic, bytes) = match e {
+        // Passages leave through the outbox; the lane wrote them with their message.
+        LaneEvent::Recorded { .. } | LaneEvent::Started { .. } => return,
+        LaneEvent::Alarm {
+            lane,
+            passage,
+            code,
+            severity,
+            message,
+        } => {
+            let body = AlarmMessage {
+                code,
+                lane: Some(lane),
+                device: None,
+                passage,
+                severity,
+                message,
+            };
+            (topics.alarm(), Envelope::new(ids.next(), now_ms(), body).to_bytes())
+        }
+        LaneEvent::Reply { topic, reply } => {
+            (topic, Envelope::new(ids.next(), now_ms(), reply).to_bytes())
+        }
+    };
+    if let Err(err) = bus.publish(&topic, bytes, QoS::AtLeastOnce, false).await {
+        tracing::warn!("{err}");
+    }
+}
+
+/// Hands an operator's message to its lane; the error is the reason it was refused.
+async fn handle_operator(
+    lanes: &HashMap<String, Lane>,
+    topics: &Topics,
+    topic: &str,
+    payload: &[u8],
+) -> Result<(), String> {
+    let lane_id = topic
+        .strip_prefix(topics.root())
+        .and_then(|r| r.strip_prefix("/lane/"))
+        .and_then(|r| r.strip_suffix("/manual"))
+        .ok_or_else(|| format!("message on {topic}: not a lane's manual topic"))?;
+    let lane = lanes
+        .get(lane_id)
+        .ok_or_else(|| format!("message on {topic}: no lane {lane_id:?} on this site"))?;
+    let m: Envelope<OperatorRequest> = payload::parse(topic, payload).map_err(|e| e.to_string())?;
+    if m.body.operator.trim().is_empty() {
+        return Err(format!("message {} on {topic}: `operator` is empty: every manual action names who did it", m.id));
+    }
+    lane.inputs
+        .send(LaneInput::Operator {
+            id: m.id,
+            request: m.body,
+            reply: None,
+        })
+        .await
+        .map_err(|_| format!("lane {lane_id} has stopped"))
+}
+
+/// Applies a control-order or parameter action and answers when asked.
+async fn handle_site_action(
+    store: &Store,
+    bus: &BusClient,
+    ids: &mut Ids,
+    topic: &str,
+    payload: &[u8],
+) -> Result<(), String> {
+    let m: Envelope<SiteRequest> = payload::parse(topic, payload).map_err(|e| e.to_string())?;
+    if m.body.operator.trim().is_empty() {
+        return Err(format!("message {} on {topic}: `operator` is empty", m.id));
+    }
+    let result = apply_site_action(store, &m.body.operator, &m.body.action, now_ms());
+    if let Some(reply_to) = &m.body.reply_to {
+        let reply = OperatorReply {
+            request: m.id.clone(),
+            ok: result.is_ok(),
+            message: match &result {
+                Ok(text) => text.clone(),
+                Err(e) => e.to_string(),
+            },
+            passage: None,
+        };
+        let bytes = Envelope::new(ids.next(), now_ms(), reply).to_bytes();
+        let _ = bus.publish(reply_to, bytes, QoS::AtLeastOnce, false).await;
+    }
+    match result {
+        Ok(text) => {
+            tracing::info!("{}: {text}", m.body.operator);
+            Ok(())
+        }
+        Err(e) => Err(format!("message {} on {topic}: {e}", m.id)),
     }
 }
 

@@ -1,36 +1,61 @@
-//! `kakou demo`: trucks crossing a simulated weighbridge lane, decided by real plugins.
+//! `kakou demo`: a three-lane gate (categories A, B and C) on simulated devices, the embedded
+//! broker and a fresh store with the sample platform data, deciding a realistic mix of trucks
+//! with the region's rule set.
 //!
-//! Each truck's scale frames are produced in the XK3190 wire format, decoded by the xk3190
-//! driver in its sandbox, assembled with a plate and a container into a passage, and judged by
-//! the weight-check rule set against sample registrations and release documents. It owns only
-//! the demo's scenario and printing; the plugin runtime does the work.
+//! Owns only the demo's script: the site it writes, the trucks it plays on the simulators and
+//! the operator it plays on the bus. The daemon, the devices, the lane engine and the plugins
+//! do the work exactly as on a gate PC.
 
+mod console;
+mod plan;
+mod site;
+
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kakou_plugin_sdk::harness::{Dataset, DatasetView};
-use kakou_plugin_sdk::model::*;
-use kakou_plugin_sdk::wire;
+use tokio::sync::watch;
 
-use crate::plugin::{CallError, LoadError, LoadOptions, Runtime, RuntimeError};
+pub use console::Tally;
+
+use crate::config::SiteManifest;
+use crate::store::{ApplyOptions, Store};
 
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
-    /// The plugin runtime did not start.
+    /// A file could not be written or read.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed.
     #[error(transparent)]
-    Runtime(#[from] RuntimeError),
-    /// A plugin was refused.
-    #[error("{0} (build the plugins first: `cargo xtask plugins`)")]
-    Load(#[from] LoadError),
-    /// A plugin call failed where the demo cannot go on.
+    Store(#[from] crate::store::StoreError),
+    /// The sample data was refused.
+    #[error("the sample data {path} was refused: {reason}")]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// The first reasons.
+        reason: String,
+    },
+    /// The plan could not be made.
     #[error(transparent)]
-    Call(#[from] CallError),
-    /// Writing the log failed.
-    #[error("cannot write the lane log: {0}")]
-    Io(#[from] std::io::Error),
+    Plan(#[from] plan::PlanError),
+    /// The generated site manifest was refused (a bug).
+    #[error(transparent)]
+    Manifest(#[from] crate::diag::SourceError),
+    /// The daemon stopped.
+    #[error(transparent)]
+    Daemon(#[from] crate::daemon::DaemonError),
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
 }
 
 /// Demo settings.
@@ -38,235 +63,210 @@ pub enum DemoError {
 pub struct DemoOptions {
     /// Folder holding `drivers/` and `rules/` plugin folders.
     pub plugins: PathBuf,
-    /// How many trucks.
-    pub trucks: u32,
-    /// Pause between trucks.
-    pub pace: Duration,
+    /// Folder for the site manifest, the store and the device links (emptied first).
+    pub dir: PathBuf,
+    /// Region rule set file.
+    pub ruleset: PathBuf,
+    /// Platform data to import.
+    pub data: PathBuf,
+    /// Stop after this many trucks (none: until Ctrl-C).
+    pub trucks: Option<u32>,
+    /// The `kakou` binary (it runs the embedded broker).
+    pub exe: PathBuf,
 }
 
-/// One truck of the scenario.
-struct Truck {
-    plate: &'static str,
-    container: &'static str,
-    iso_type: &'static str,
-    /// Cargo actually loaded, kg.
-    cargo_kg: u32,
-    note: &'static str,
-}
-
-const TRUCKS: &[Truck] = &[
-    Truck {
-        plate: "粤B12345",
-        container: "CSQU3054383",
-        iso_type: "22G1",
-        cargo_kg: 20_150,
-        note: "clean pass",
-    },
-    Truck {
-        plate: "粤B6K218",
-        container: "TCNU7200794",
-        iso_type: "45G1",
-        cargo_kg: 26_900,
-        note: "overweight: 2.9 t over declared",
-    },
-    Truck {
-        plate: "粤A3D5F7",
-        container: "GYOU4047990",
-        iso_type: "22G1",
-        cargo_kg: 18_000,
-        note: "no release document",
-    },
-    Truck {
-        plate: "粤B77Q02",
-        container: "MSKU1234565",
-        iso_type: "22G1",
-        cargo_kg: 12_480,
-        note: "clean pass",
-    },
-];
-
-fn sample_data() -> Dataset {
-    let vehicle = |plate: &str, tare: f64| Vehicle {
-        plate: plate.into(),
-        enterprise: "E4403001".into(),
-        tare_kg: Some(tare),
-        active: true,
-        ..Default::default()
-    };
-    let doc = |n: &str, c: &str, kg: f64| Document {
-        kind: DocumentKind::TransitRelease,
-        number: n.into(),
-        containers: vec![c.into()],
-        declared_kg: Some(kg),
-        ..Default::default()
-    };
-    Dataset {
-        vehicles: vec![
-            vehicle("粤B12345", 15_000.0),
-            vehicle("粤B6K218", 16_200.0),
-            vehicle("粤A3D5F7", 14_800.0),
-            vehicle("粤B77Q02", 15_600.0),
-        ],
-        documents: vec![
-            doc("T520120261127000001", "CSQU3054383", 20_000.0),
-            doc("T520120261127000002", "TCNU7200794", 24_000.0),
-            doc("T520120261127000004", "MSKU1234565", 12_500.0),
-        ],
-        parameters: vec![Setting::new("weight.tolerance-percent", "3")],
-        ..Default::default()
+impl DemoOptions {
+    /// Defaults relative to the repository (or the current folder when it has one).
+    pub fn new(exe: PathBuf) -> Self {
+        let root = repo_root();
+        DemoOptions {
+            plugins: root.join("plugins"),
+            dir: root.join("var/demo"),
+            ruleset: root.join("manifests/regions/cn-baseline.toml"),
+            data: root.join("manifests/data/sample.jsonl"),
+            trucks: None,
+            exe,
+        }
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// The repository root: the current folder when it holds `manifests/`, else the source tree.
+fn repo_root() -> PathBuf {
+    if Path::new("manifests").is_dir() && Path::new("plugins").is_dir() {
+        return PathBuf::from(".");
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Runs the demo, writing the lane log to `out`.
-pub fn run(options: &DemoOptions, out: &mut dyn Write) -> Result<(), DemoError> {
-    let runtime = Runtime::new(Runtime::default_cache_dir())?;
-    let dev = LoadOptions {
-        allow_unsealed: true,
-    };
-    let scale = runtime.load_driver(&options.plugins.join("drivers/xk3190"), &dev)?;
-    let rules = runtime.load_rules(&options.plugins.join("rules/weight-check"), &dev)?;
-    let data = Arc::new(sample_data());
-    writeln!(
-        out,
-        "kakou demo: lane L01 (category A, import, container); driver {}, rules {}",
-        scale.manifest().id(),
-        rules.manifest().id()
-    )?;
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DemoError {
+    let what = what.into();
+    move |source| DemoError::Io { what, source }
+}
 
-    let mut decoder = scale.open(&[Setting::new("stable-count", "4")])?;
-    let mut tally = [0u32; 4];
-    for n in 0..options.trucks {
-        let truck = &TRUCKS[n as usize % TRUCKS.len()];
-        let vehicle = data.vehicles.iter().find(|v| v.plate == truck.plate);
-        let gross = vehicle.and_then(|v| v.tare_kg).unwrap_or(15_000.0) as u32
-            + if truck.iso_type.starts_with('4') {
-                3_800
-            } else {
-                2_200
-            }
-            + truck.cargo_kg;
-        let started = now_ms();
-        let started_at = Instant::now();
-        writeln!(out, "\ntruck {} — {} ({})", n + 1, truck.plate, truck.note)?;
+/// Runs the demo, printing the lane log to `out`. Returns the tally per lane.
+pub async fn run(
+    options: &DemoOptions,
+    out: &mut (dyn Write + Send),
+) -> Result<BTreeMap<String, Tally>, DemoError> {
+    let dir = &options.dir;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io(format!("emptying {}", dir.display())))?;
+    }
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(io(format!("resolving {}", dir.display())))?;
 
-        // The truck drives on: the scale ramps up, then settles.
-        let mut wire = Vec::new();
-        for step in 1..=5u32 {
-            wire.extend(wire::xk3190::tf0_frame(f64::from(gross * step / 5), 0));
-        }
-        for _ in 0..4 {
-            wire.extend(wire::xk3190::tf0_frame(f64::from(gross), 0));
-        }
-        let mut observations = vec![
-            observation(
-                "plate-cam",
-                Plate {
-                    text: truck.plate.into(),
-                    colour: PlateColour::Yellow,
-                    confidence: 96,
-                    ..Default::default()
-                }
-                .into(),
-            ),
-            observation(
-                "box-cam",
-                Container {
-                    number: truck.container.into(),
-                    iso_type: Some(truck.iso_type.into()),
-                    position: ContainerPosition::Single,
-                    confidence: 93,
-                }
-                .into(),
-            ),
-        ];
-        // Serial ports deliver bytes in small pieces.
-        for piece in wire.chunks(7) {
-            for reading in decoder.feed(piece)?.readings {
-                if let ReadingValue::Weight(w) = &reading.value
-                    && w.stable
-                {
-                    writeln!(out, "  scale      {} kg, stable", w.kg)?;
-                }
-                observations.push(observation("scale", reading));
-            }
-        }
-        writeln!(out, "  plate-cam  {}", truck.plate)?;
-        writeln!(out, "  box-cam    {} {}", truck.container, truck.iso_type)?;
-
-        let passage = Passage {
-            id: format!("L01-{started}-{:04}", n + 1),
-            site: "demo".into(),
-            office: "5201".into(),
-            lane: Lane {
-                id: "L01".into(),
-                category: LaneCategory::A,
-                direction: Direction::Import,
-                cargo: CargoKind::Container,
-                station: "HP01".into(),
-            },
-            started_ms: started,
-            now_ms: now_ms(),
-            observations,
-            attributes: vec![],
-        };
-        let lookups = Arc::new(DatasetView::new(data.clone(), passage.now_ms));
-        let (outcome, lines) = match rules.evaluate(&passage, Some(lookups)) {
-            Ok(v) => (
-                v.outcome,
-                v.checks
-                    .iter()
-                    .map(|c| format!("{} {:?}: {}", c.code, c.result, c.message))
-                    .collect(),
-            ),
-            Err(e) => (
-                Outcome::Manual,
-                vec![format!("rules failed, manual processing: {e}")],
-            ),
-        };
-        for l in lines {
-            writeln!(out, "  check      {l}")?;
-        }
-        let barrier = if outcome == Outcome::Release {
-            "barrier up"
-        } else {
-            "barrier stays down"
-        };
-        writeln!(
-            out,
-            "  decision   {outcome:?} — {barrier} ({} µs from arrival to decision)",
-            started_at.elapsed().as_micros()
+    // A fresh store with the platform's data, as a gate PC has after its first download.
+    let store_path = dir.join("kakou.redb");
+    let trucks = {
+        let store = Store::open(&store_path)?;
+        let report = store.import_file(
+            &options.data,
+            None,
+            &ApplyOptions::new("demo", crate::device::now_ms()),
+            &mut |_| {},
         )?;
-        tally[outcome as usize] += 1;
-        std::thread::sleep(options.pace);
-    }
-    writeln!(
+        if !report.applied {
+            let reasons: Vec<String> = report
+                .rejected
+                .iter()
+                .take(3)
+                .map(ToString::to_string)
+                .collect();
+            return Err(DemoError::Data {
+                path: options.data.clone(),
+                reason: reasons.join("; "),
+            });
+        }
+        plan::round(&store.snapshot()?)?
+    };
+
+    // The trucks, round after round.
+    let total = options.trucks.map_or(usize::MAX, |n| n as usize);
+    let rounds = if total == usize::MAX {
+        200
+    } else {
+        total.div_ceil(trucks.len())
+    };
+    let order: Vec<plan::Truck> = trucks
+        .iter()
+        .cycle()
+        .take((rounds * trucks.len()).min(total))
+        .cloned()
+        .collect();
+
+    let ports = site::Ports::free().map_err(io("finding free ports"))?;
+    let plugins = options
+        .plugins
+        .canonicalize()
+        .map_err(io(format!("resolving {}", options.plugins.display())))?;
+    let ruleset = options
+        .ruleset
+        .canonicalize()
+        .map_err(io(format!("resolving {}", options.ruleset.display())))?;
+    let manifest_path = dir.join("site.toml");
+    std::fs::write(
+        &manifest_path,
+        site::manifest(&dir, &plugins, &ruleset, &ports),
+    )
+    .map_err(io(format!("writing {}", manifest_path.display())))?;
+    let manifest = SiteManifest::load(&manifest_path)?;
+
+    let rule_name = ruleset
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let _ = writeln!(
         out,
-        "\n{} trucks: {} released, {} manual, {} to inspection, {} refused",
-        options.trucks, tally[0], tally[1], tally[2], tally[3]
-    )?;
-    Ok(())
-}
+        "kakou demo: site {} · lanes L01 (A, import, container), L02 (B, export, container), \
+         L03 (C, import, bulk) · rule set {rule_name} · {} trucks{}",
+        manifest.site.id,
+        if total == usize::MAX {
+            "unlimited".to_owned()
+        } else {
+            order.len().to_string()
+        },
+        if total == usize::MAX {
+            " (Ctrl-C stops)"
+        } else {
+            ""
+        }
+    );
 
-fn observation(device: &str, reading: Reading) -> Observation {
-    Observation {
-        device: device.into(),
-        at_ms: now_ms(),
-        reading,
-        ..Default::default()
-    }
-}
+    let (stop, stopped) = watch::channel(false);
 
-/// The plugins folder next to the working directory, or next to the executable's workspace.
-pub fn default_plugins_dir() -> PathBuf {
-    let here = Path::new("plugins");
-    if here.is_dir() {
-        return here.to_path_buf();
+    // The simulated devices: one scenario per device, every truck of its lane in turn.
+    let mut sims = Vec::new();
+    for lane in 0..3 {
+        let lane_trucks: Vec<&plan::Truck> = order.iter().filter(|t| t.lane == lane).collect();
+        for s in site::scenarios(&dir, &ports, lane, &lane_trucks) {
+            let shutdown = stopped.clone();
+            sims.push(tokio::spawn(async move {
+                let mut quiet = |_: String| {};
+                if let Err(e) = crate::sim::play(&s, shutdown, &mut quiet).await {
+                    tracing::warn!("simulated {}: {e}", s.protocol);
+                }
+            }));
+        }
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins")
+    // Links exist before the daemon opens them.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let daemon = tokio::spawn(crate::daemon::run(
+        manifest.clone(),
+        options.exe.clone(),
+        stopped.clone(),
+    ));
+    let url = format!("mqtt://127.0.0.1:{}", ports.broker);
+    // The console connects once the daemon's broker listens.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", ports.broker)).is_err() {
+        if daemon.is_finished() || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    if daemon.is_finished() {
+        return match daemon.await {
+            Ok(Err(e)) => Err(e.into()),
+            _ => Ok(BTreeMap::new()),
+        };
+    }
+
+    let expected = if total == usize::MAX { 0 } else { order.len() };
+    let console = console::run(
+        &url,
+        &manifest.site.id,
+        order,
+        expected,
+        out,
+        stopped.clone(),
+    );
+    let tally = tokio::select! {
+        t = console => t?,
+        _ = tokio::signal::ctrl_c() => BTreeMap::new(),
+    };
+    let _ = stop.send(true);
+    if let Ok(Err(e)) = daemon.await {
+        let _ = writeln!(out, "daemon: {e}");
+    }
+    for s in sims {
+        let _ = s.await;
+    }
+
+    let _ = writeln!(out, "\nsummary");
+    for (lane, t) in &tally {
+        let _ = writeln!(
+            out,
+            "  {lane}: {} trucks · {} released · {} refused · {} operator actions",
+            t.passages, t.outcomes[0], t.outcomes[3], t.manual_actions
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nthe store is kept: kakou query passages --store {0}\n                   kakou stats efficiency --store {0}",
+        store_path.display()
+    );
+    Ok(tally)
 }

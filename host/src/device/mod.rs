@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::SiteManifest;
-use crate::plugin::{CallError, DriverPlugin, LoadError, LoadOptions, Runtime};
+use crate::plugin::{CallError, DriverPlugin, LoadError, Runtime};
 pub use stats::DeviceStats;
 
 /// Something a device did.
@@ -149,9 +149,7 @@ impl DeviceLayer {
         runtime: &Runtime,
         events: mpsc::Sender<DeviceEvent>,
     ) -> Result<Self, DeviceError> {
-        let options = LoadOptions {
-            allow_unsealed: manifest.site.allow_dev_plugins,
-        };
+        let options = manifest.site.load_options();
         let mut drivers: BTreeMap<String, DriverPlugin> = BTreeMap::new();
         let mut prepared = Vec::new();
         for lane in &manifest.lanes {
@@ -242,6 +240,12 @@ impl DeviceLayer {
                 lane: lane.to_owned(),
                 device: device.to_owned(),
             })
+    }
+
+    /// The command channel of a device, for a part that commands it directly (the lane's
+    /// barrier).
+    pub fn commands(&self, lane: &str, device: &str) -> Result<mpsc::Sender<Command>, DeviceError> {
+        Ok(self.device(lane, device)?.commands.clone())
     }
 
     /// Every device.

@@ -12,6 +12,8 @@ pub enum LoadStep {
     Manifest,
     /// Reading the component and checking its sha256.
     Digest,
+    /// Checking the detached signature (`plugin.sig`) against the trusted publisher keys.
+    Signature,
     /// Matching the API requirement against the versions this host provides.
     Api,
     /// Compiling (or loading the cached compilation of) the component.
@@ -27,6 +29,7 @@ impl fmt::Display for LoadStep {
         f.write_str(match self {
             LoadStep::Manifest => "manifest",
             LoadStep::Digest => "digest",
+            LoadStep::Signature => "signature",
             LoadStep::Api => "api version",
             LoadStep::Compile => "compile",
             LoadStep::Component => "component check",

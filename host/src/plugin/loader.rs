@@ -1,5 +1,5 @@
-//! The load path: manifest → digest → API version → compile (cached) → component check →
-//! self-description. A plugin that fails a step is refused with the step and the reason.
+//! The load path: manifest → digest → signature → API version → compile (cached) → component
+//! check → self-description. A plugin that fails a step is refused with the step and the reason.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,16 +18,83 @@ use super::error::{LoadError, LoadStep};
 use super::manifest::{PluginKind, PluginManifest};
 use super::rules::RulesPlugin;
 use super::sandbox::Sandbox;
+use super::signing::{KeyId, PluginSignature, PublicKey, SIGNATURE_FILE, SignedDigests};
 use super::{api, driver, rules};
 
 /// How often the epoch advances; deadlines are rounded up to it.
 const TICK: Duration = Duration::from_millis(2);
 
-/// Policy for [`Runtime::load`].
+/// Policy for [`Runtime::load`]. The default is the strictest: sealed plugins signed by a
+/// trusted key only (and with no trusted keys, nothing loads).
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// Accept a manifest without `wasm.sha256` (a development build).
     pub allow_unsealed: bool,
+    /// Accept a plugin without `plugin.sig`, or signed by a key that is not trusted (a
+    /// development plugin; there is nothing to check it against). A signature by a trusted key
+    /// is still checked, and a bad one still refused.
+    pub allow_unsigned: bool,
+    /// The publisher keys whose signatures are accepted.
+    pub trusted_keys: Vec<PublicKey>,
+}
+
+impl LoadOptions {
+    /// Development: unsealed and unsigned plugins are accepted (what `allow-dev-plugins = true`
+    /// means for a site, and what the CLI does unless told to check seals or signatures).
+    pub fn development() -> Self {
+        LoadOptions {
+            allow_unsealed: true,
+            allow_unsigned: true,
+            trusted_keys: Vec::new(),
+        }
+    }
+
+    /// Production: sealed plugins signed by one of `keys` only.
+    pub fn trusting(keys: Vec<PublicKey>) -> Self {
+        LoadOptions {
+            allow_unsealed: false,
+            allow_unsigned: false,
+            trusted_keys: keys,
+        }
+    }
+}
+
+/// What the signature step found, for a plugin it accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureStatus {
+    /// Signed by a trusted key, and the signature holds.
+    Trusted {
+        /// The key.
+        key_id: KeyId,
+        /// Its comment (the publisher).
+        comment: String,
+    },
+    /// Signed by a key that is not trusted here; accepted only because unsigned plugins are
+    /// allowed.
+    UntrustedKey {
+        /// The key that signed.
+        key_id: KeyId,
+    },
+    /// No `plugin.sig`; accepted only because unsigned plugins are allowed.
+    Unsigned,
+}
+
+impl std::fmt::Display for SignatureStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignatureStatus::Trusted { key_id, comment } if comment.is_empty() => {
+                write!(f, "signed by trusted key {key_id}")
+            }
+            SignatureStatus::Trusted { key_id, comment } => {
+                write!(f, "signed by trusted key {key_id} ({comment})")
+            }
+            SignatureStatus::UntrustedKey { key_id } => write!(
+                f,
+                "signed by key {key_id}, which is not trusted here (accepted as a development plugin)"
+            ),
+            SignatureStatus::Unsigned => f.write_str("unsigned development build"),
+        }
+    }
 }
 
 /// What the process shares with every loaded plugin: the engine, the linkers and the epoch.
@@ -117,7 +184,7 @@ impl Runtime {
 
     /// Runs the load path on a plugin folder.
     pub fn load(&self, dir: &Path, options: &LoadOptions) -> Result<LoadedPlugin, LoadError> {
-        let manifest = PluginManifest::load(dir)?;
+        let (manifest, manifest_text) = PluginManifest::load_text(dir)?;
         let refuse = |step: LoadStep, reason: String| LoadError::Refused {
             plugin: manifest.id(),
             dir: manifest.dir().to_path_buf(),
@@ -158,6 +225,10 @@ impl Runtime {
             }
             _ => {}
         }
+
+        // Signature.
+        let signature = check_signature(&manifest, manifest_text.as_bytes(), &wasm, options)
+            .map_err(|reason| refuse(LoadStep::Signature, reason))?;
 
         // API version.
         let api_version = api::select(&manifest.api)
@@ -274,6 +345,7 @@ impl Runtime {
                 shared: self.shared.clone(),
                 manifest,
                 digest,
+                signature,
                 api_version,
                 cache,
                 pre,
@@ -303,6 +375,40 @@ impl Runtime {
             .clone()
             .into_rules()
             .ok_or_else(|| wrong_kind(&loaded, PluginKind::Rules))
+    }
+}
+
+/// The signature step: what `plugin.sig` says, against the files and the trusted keys.
+fn check_signature(
+    manifest: &PluginManifest,
+    manifest_bytes: &[u8],
+    wasm: &[u8],
+    options: &LoadOptions,
+) -> Result<SignatureStatus, String> {
+    let signature = PluginSignature::read(manifest.dir()).map_err(|e| e.to_string())?;
+    let Some(signature) = signature else {
+        return if options.allow_unsigned {
+            Ok(SignatureStatus::Unsigned)
+        } else {
+            Err(format!(
+                "the plugin is unsigned (no {SIGNATURE_FILE}), and only plugins signed by a trusted key are accepted; \
+                 sign it with `kakou plugin sign {} --key KEY`, or allow development plugins",
+                manifest.dir().display()
+            ))
+        };
+    };
+    let actual = SignedDigests::of(manifest_bytes, wasm);
+    match signature.verify(&actual, &options.trusted_keys) {
+        Ok(key) => Ok(SignatureStatus::Trusted {
+            key_id: key.id(),
+            comment: key.comment().to_owned(),
+        }),
+        Err(super::signing::SignatureError::UntrustedKey { key_id, .. })
+            if options.allow_unsigned =>
+        {
+            Ok(SignatureStatus::UntrustedKey { key_id })
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -370,6 +476,7 @@ pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) manifest: PluginManifest,
     pub(crate) digest: [u8; 32],
+    pub(crate) signature: SignatureStatus,
     pub(crate) api_version: semver::Version,
     pub(crate) cache: CacheOutcome,
     pub(crate) pre: Pre,
@@ -391,6 +498,10 @@ impl LoadedPlugin {
     /// sha256 of its component, hex.
     pub fn digest_hex(&self) -> String {
         hex::encode(self.inner.digest)
+    }
+    /// What its signature step found.
+    pub fn signature(&self) -> &SignatureStatus {
+        &self.inner.signature
     }
     /// The contract version it is linked against.
     pub fn api_version(&self) -> &semver::Version {

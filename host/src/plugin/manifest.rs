@@ -163,6 +163,12 @@ pub struct PluginManifest {
 impl PluginManifest {
     /// Reads and validates `DIR/plugin.toml` (or the file itself when given one).
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        Self::load_text(path).map(|(manifest, _)| manifest)
+    }
+
+    /// Like [`load`](Self::load), and also returns the exact text that was validated (what a
+    /// signature covers), read once so the two cannot differ.
+    pub fn load_text(path: &Path) -> Result<(Self, String), ManifestError> {
         let file = if path.is_dir() {
             path.join(FILE_NAME)
         } else {
@@ -170,7 +176,8 @@ impl PluginManifest {
         };
         let text =
             std::fs::read_to_string(&file).map_err(|e| ManifestError::unreadable(&file, &e))?;
-        Self::parse(&file, &text)
+        let manifest = Self::parse(&file, &text)?;
+        Ok((manifest, text))
     }
 
     /// Validates manifest text; `path` is only used in errors and to find the wasm.

@@ -1,10 +1,12 @@
 //! The plugin runtime: everything between a plugin folder on disk and a call into its sandbox.
 //!
 //! Owns plugin manifests ([`manifest`]), the API versions this host serves ([`api`]), the load
-//! path (manifest → digest → API check → compile, cached → component check → self-description;
-//! [`loader`]), the sandbox each call runs in ([`sandbox`]), long-lived driver instances
-//! ([`driver`]) and fresh-per-call rule evaluations ([`rules`]), and building plugin crates
-//! ([`build`]). It does not know about devices, lanes, the bus or the store: callers hand it
+//! path (manifest → digest → signature → API check → compile, cached → component check →
+//! self-description; [`loader`]), the sandbox each call runs in ([`sandbox`]), long-lived
+//! driver instances ([`driver`]) and fresh-per-call rule evaluations ([`rules`]), and the
+//! supply chain: building plugin crates ([`build`]), publisher keys and signatures
+//! ([`signing`]), sealed and signed packages ([`package`]), new plugin crates ([`scaffold`])
+//! and fixture tests of built components ([`fixtures`]). It does not know about devices, lanes, the bus or the store: callers hand it
 //! bytes, passages and a [`Lookups`](kakou_plugin_sdk::Lookups) and get typed results back.
 //!
 //! A plugin's fault (trap, timeout, fuel, memory, oversized result, undeclared capability) ends
@@ -16,14 +18,18 @@ pub mod build;
 mod cache;
 pub mod driver;
 mod error;
+pub mod fixtures;
 pub mod loader;
 pub mod manifest;
+pub mod package;
 pub mod rules;
 mod sandbox;
+pub mod scaffold;
+pub mod signing;
 
 pub use cache::CacheOutcome;
 pub use driver::{DriverInstance, DriverPlugin};
 pub use error::{CallError, CallErrorKind, LoadError, LoadStep};
-pub use loader::{Description, LoadOptions, LoadedPlugin, Runtime, RuntimeError};
+pub use loader::{Description, LoadOptions, LoadedPlugin, Runtime, RuntimeError, SignatureStatus};
 pub use manifest::{Capability, Limits, ManifestError, PluginKind, PluginManifest};
 pub use rules::RulesPlugin;

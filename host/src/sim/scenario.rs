@@ -61,7 +61,7 @@ pub enum LinkSpec {
 }
 
 /// One thing the device does.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Step {
     /// Set the weight on the scale.

@@ -406,6 +406,140 @@ impl<'t> Reader<'t> {
         self.passages_of(ids)
     }
 
+    /// [`Reader::passage_ids`] that stops after `cap` entries: enough to tell which of several
+    /// indexes narrows a query most without reading any of them whole.
+    pub fn passage_ids_capped(
+        &self,
+        index: PassageIndex,
+        value: &str,
+        from_ms: i64,
+        to_ms: i64,
+        cap: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let def = index.table();
+        let name = table_name(&def);
+        let value = index.normalize(value);
+        let t = self.table(def)?;
+        let mut out = Vec::new();
+        if from_ms > to_ms {
+            return Ok(out);
+        }
+        let lo = (value.as_str(), from_ms, "");
+        let range = if to_ms == i64::MAX {
+            t.range(lo..(value.as_str(), i64::MAX, ""))
+        } else {
+            t.range(lo..(value.as_str(), to_ms + 1, ""))
+        };
+        if let Some(range) = range.map_err(self.err(name))? {
+            for item in range.take(cap) {
+                let (k, _) = item.map_err(self.err(name))?;
+                let (_, time, id) = k.value();
+                out.push((time, id.to_owned()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The distinct values of a passage index (every lane, every station …), in order. It
+    /// seeks from one value to the next: one look-up per value, not one per passage.
+    pub fn passage_index_values(&self, index: PassageIndex) -> Result<Vec<String>, StoreError> {
+        let def = index.table();
+        let name = table_name(&def);
+        let t = self.table(def)?;
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            // The smallest string after `last` is `last` followed by NUL.
+            let lo = out.last().map_or_else(String::new, |l| format!("{l}\0"));
+            let Some(mut range) = t
+                .range((lo.as_str(), i64::MIN, "")..)
+                .map_err(self.err(name))?
+            else {
+                return Ok(out);
+            };
+            match range.next() {
+                Some(item) => {
+                    let (k, _) = item.map_err(self.err(name))?;
+                    out.push(k.value().0.to_owned());
+                }
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The distinct document kinds passages were indexed under, in order (one look-up each).
+    pub fn passage_document_kinds(&self) -> Result<Vec<String>, StoreError> {
+        let name = "passages_by_document";
+        let t = self.table(P_BY_DOCUMENT)?;
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            let lo = out.last().map_or_else(String::new, |l| format!("{l}\0"));
+            let Some(mut range) = t
+                .range((lo.as_str(), "", i64::MIN, "")..)
+                .map_err(self.err(name))?
+            else {
+                return Ok(out);
+            };
+            match range.next() {
+                Some(item) => {
+                    let (k, _) = item.map_err(self.err(name))?;
+                    out.push(k.value().0.to_owned());
+                }
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// `(started_ms, passage id)` of passages that presented, or were matched against, a
+    /// document of `kind` (any number, or `number` when given) and started within
+    /// `from_ms..=to_ms`, oldest first, each passage once; at most `cap` index entries are
+    /// read.
+    pub fn passage_ids_by_document(
+        &self,
+        kind: &str,
+        number: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+        cap: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let name = "passages_by_document";
+        let kind = document_kind_key(kind);
+        let t = self.table(P_BY_DOCUMENT)?;
+        let mut out = Vec::new();
+        if from_ms > to_ms {
+            return Ok(out);
+        }
+        let range = match number.map(str::trim) {
+            Some(n) => {
+                let lo = (kind.as_str(), n, from_ms, "");
+                if to_ms == i64::MAX {
+                    t.range(lo..(kind.as_str(), n, i64::MAX, ""))
+                } else {
+                    t.range(lo..(kind.as_str(), n, to_ms + 1, ""))
+                }
+            }
+            None => {
+                let hi = format!("{kind}\0");
+                t.range((kind.as_str(), "", i64::MIN, "")..(hi.as_str(), "", i64::MIN, ""))
+            }
+        };
+        // Without a number, a passage is listed once per number of the kind it carried.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(range) = range.map_err(self.err(name))? {
+            for item in range {
+                if out.len() >= cap {
+                    break;
+                }
+                let (k, _) = item.map_err(self.err(name))?;
+                let (_, _, time, id) = k.value();
+                if (from_ms..=to_ms).contains(&time) && seen.insert((time, id.to_owned())) {
+                    out.push((time, id.to_owned()));
+                }
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
     /// A full scan of the passages table: every record for which `keep` is true, in id order.
     /// This is what an index saves; the benchmark compares the two.
     pub fn passages_scan(

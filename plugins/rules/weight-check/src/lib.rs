@@ -13,6 +13,8 @@
 //! - `weight.container-tare-20-kg` (default 2200) and `weight.container-tare-40-kg` (default
 //!   3800): container tare by ISO size (first digit of the size-type code; 2 = 20 ft, 4 = 40 ft,
 //!   L = 45 ft counts as 40).
+//! - `check.weight.tolerance` (default `inspect`): what a mismatch leads to, as for every
+//!   check (`release`, `manual`, `inspect`, `refuse`, `off`).
 
 use kakou_plugin_sdk::prelude::*;
 
@@ -50,32 +52,21 @@ fn container_tare(c: &Container, host: &dyn Lookups) -> Result<f64, String> {
     }
 }
 
-/// The declared cargo weight: each covering document counted once.
+/// The declared cargo weight of the documents the passage relies on (the SDK's one notion of
+/// them: covering the containers, else naming the vehicle, plus those presented), each once.
 fn declared(passage: &Passage, host: &dyn Lookups) -> Option<f64> {
-    let mut docs: Vec<Document> = Vec::new();
-    for c in passage.containers() {
-        docs.extend(host.documents_by_container(&c.number));
-    }
-    if docs.is_empty()
-        && let Some(p) = passage.plate()
-    {
-        docs.extend(host.documents_by_vehicle(&p.text));
-    }
-    for r in passage.documents() {
-        docs.extend(host.document(&r.number));
-    }
-    docs.sort_by(|a, b| a.number.cmp(&b.number));
-    docs.dedup_by(|a, b| a.number == b.number);
+    let docs = checks::documents::related(passage, host);
     let weights: Vec<f64> = docs.iter().filter_map(|d| d.declared_kg).collect();
     (!weights.is_empty()).then(|| weights.iter().sum())
 }
 
-fn vehicle(passage: &Passage, host: &dyn Lookups) -> Option<Vehicle> {
-    passage
-        .plate()
-        .and_then(|p| host.vehicle(&p.text))
-        .or_else(|| passage.tag().and_then(|t| host.vehicle_by_tag(&t.epc)))
-}
+/// The weight comparison itself: a legality criterion like any other, so
+/// `check.weight.tolerance` sets what a mismatch leads to.
+const TOLERANCE: checks::Code = checks::Code::new(
+    "weight.tolerance",
+    Outcome::Inspect,
+    "measured cargo weight within tolerance of the declared weight",
+);
 
 impl Rules for WeightCheck {
     fn describe() -> RulesDescription {
@@ -116,6 +107,7 @@ impl Rules for WeightCheck {
                     Some("3800"),
                     "tare of a 40 ft container",
                 ),
+                TOLERANCE.spec(),
             ],
         }
     }
@@ -125,6 +117,9 @@ impl Rules for WeightCheck {
         let method = Deduction::parse(host.parameter("weight.deduction"))?;
         let percent = host.number("weight.tolerance-percent", 3.0)?;
         let floor_kg = host.number("weight.tolerance-kg", 0.0)?;
+        let Some(policy) = TOLERANCE.policy(host)? else {
+            return Ok(verdict);
+        };
 
         let Some(weight) = passage.weight().filter(|w| w.stable) else {
             verdict.check(
@@ -153,7 +148,11 @@ impl Rules for WeightCheck {
 
         let mut deductions = 0.0;
         if method != Deduction::None {
-            match vehicle(passage, host).and_then(|v| v.tare_kg.map(|t| (v.plate, t))) {
+            let id = checks::VehicleId::read(passage, host);
+            match id
+                .vehicle()
+                .and_then(|v| v.tare_kg.map(|t| (v.plate.clone(), t)))
+            {
                 Some((plate, tare)) => {
                     deductions += tare;
                     verdict.check(
@@ -192,16 +191,10 @@ impl Rules for WeightCheck {
             "measured {gross} kg − deductions {deductions} kg = {cargo} kg; declared {declared_kg} kg; \
              difference {diff:+} kg, allowed ±{allowed} kg"
         );
-        let result = if diff.abs() <= allowed {
-            CheckResult::Pass
+        if diff.abs() <= allowed {
+            policy.pass(&mut verdict, None, message);
         } else {
-            CheckResult::Fail
-        };
-        verdict.check(
-            Check::new("weight.tolerance", result, message.clone()),
-            Outcome::Inspect,
-        );
-        if result == CheckResult::Fail {
+            policy.fail(&mut verdict, None, message.clone());
             verdict.alarm("weight.mismatch", Severity::Warning, message);
         }
         Ok(verdict)
@@ -308,6 +301,16 @@ mod tests {
         assert_eq!(outcome(37_200.0, &d).outcome, Outcome::Release);
         d.parameters[1] = Setting::new("weight.tolerance-kg", "1000");
         assert_eq!(outcome(37_200.0, &d).outcome, Outcome::Inspect);
+    }
+
+    #[test]
+    fn what_a_mismatch_leads_to_is_a_parameter() {
+        let mut d = data();
+        d.parameters = vec![Setting::new("check.weight.tolerance", "refuse")];
+        assert_eq!(outcome(38_000.0, &d).outcome, Outcome::Refuse);
+        d.parameters = vec![Setting::new("check.weight.tolerance", "off")];
+        let v = outcome(38_000.0, &d);
+        assert_eq!((v.outcome, v.checks.len()), (Outcome::Release, 0));
     }
 
     #[test]

@@ -1,0 +1,84 @@
+//! The lane engine: what a customs gate is for. For every truck it collects the readings into
+//! a passage ([`assembly`]), has the site's rule set decide ([`ruleset`]), records the passage
+//! in the store with its outbox message in one transaction, acts on the barrier, and takes the
+//! operators' actions on waiting passages ([`OperatorAction`]).
+//!
+//! It owns passage assembly, decisions and the operations on passages. It does not open
+//! devices (it gets readings and a barrier command channel), does not talk MQTT (the daemon
+//! publishes its [`LaneEvent`]s and feeds it operator messages), and writes only passages, their
+//! outbox messages and audit entries to the store.
+
+pub mod assembly;
+mod engine;
+pub mod ops;
+pub mod ruleset;
+
+pub use engine::{Lane, LaneContext, LaneEvent, LaneInput, LaneSettings, spawn_lane};
+pub use ops::{
+    OperatorAction, OperatorReply, OperatorRequest, SiteAction, SiteRequest, apply_site_action,
+};
+pub use ruleset::{Decision, RuleSet, RuleSetError};
+
+use kakou_plugin_sdk::model::Outcome;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{PassageRecord, PassageState};
+
+/// Why a lane could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LaneError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The rule set could not be loaded.
+    #[error(transparent)]
+    RuleSet(#[from] RuleSetError),
+    /// No such passage on this lane.
+    #[error("lane {lane}: no passage {passage:?}")]
+    UnknownPassage {
+        /// Lane id.
+        lane: String,
+        /// The id asked for.
+        passage: String,
+    },
+    /// The lane has no passage waiting for an operator.
+    #[error("lane {lane}: no passage is waiting for an operator; name one with `passage`")]
+    NothingWaiting {
+        /// Lane id.
+        lane: String,
+    },
+    /// The action does not apply to the passage in its state.
+    #[error("lane {lane}: passage {passage} is {state:?}: {reason}")]
+    NotApplicable {
+        /// Lane id.
+        lane: String,
+        /// Passage id.
+        passage: String,
+        /// Its state.
+        state: PassageState,
+        /// Why the action does not apply.
+        reason: String,
+    },
+    /// The lane task has stopped.
+    #[error("lane {0} has stopped")]
+    Stopped(String),
+}
+
+/// A decided passage on the bus (`kakou/{site}/lane/{lane}/passage`), sent through the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassageMessage {
+    /// The passage as recorded.
+    pub record: PassageRecord,
+    /// Why it was published: `decided`, or the operator action that changed it.
+    pub cause: String,
+}
+
+/// The state a decision puts a passage in.
+pub fn state_for(outcome: Outcome) -> PassageState {
+    match outcome {
+        Outcome::Release => PassageState::Decided,
+        Outcome::Manual => PassageState::Manual,
+        Outcome::Inspect => PassageState::Inspection,
+        Outcome::Refuse => PassageState::Decided,
+    }
+}

@@ -1,0 +1,229 @@
+//! A site's rule set: the region's rules plugins composed, with its parameter defaults.
+//!
+//! Every plugin evaluates each passage; the most severe outcome wins, checks and alarms are
+//! kept from all of them, and the passage records which plugins (and versions) decided. A
+//! plugin that traps, times out or declines costs its own verdict only: the passage goes to
+//! manual processing with an alarm naming it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use kakou_plugin_sdk::Lookups;
+use kakou_plugin_sdk::model::{
+    Check, CheckResult, ControlOrder, Document, Enterprise, Level, Outcome, Passage, Severity,
+    Station, SubjectKind, TruckDriver, Vehicle, Verdict,
+};
+
+use crate::config::region::RuleSetManifest;
+use crate::diag::SourceError;
+use crate::plugin::{LoadError, LoadOptions, RulesPlugin, Runtime};
+use crate::store::{PluginVersion, StoreLookups};
+
+/// Why a rule set could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleSetError {
+    /// The rule set file is wrong.
+    #[error(transparent)]
+    Manifest(#[from] SourceError),
+    /// One of its plugins was refused.
+    #[error("rule set {ruleset}: plugin {plugin}: {source}")]
+    Plugin {
+        /// The rule set.
+        ruleset: String,
+        /// The plugin folder name.
+        plugin: String,
+        /// Why.
+        #[source]
+        source: Box<LoadError>,
+    },
+}
+
+/// A loaded rule set.
+#[derive(Clone)]
+pub struct RuleSet {
+    manifest: Arc<RuleSetManifest>,
+    plugins: Vec<RulesPlugin>,
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleSet")
+            .field("id", &self.manifest.id())
+            .field("plugins", &self.decided_by())
+            .finish()
+    }
+}
+
+/// What a rule set decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The composed verdict.
+    pub verdict: Verdict,
+    /// The plugins that took part, as `name@version`.
+    pub decided_by: Vec<PluginVersion>,
+    /// `name@version` of the rule set.
+    pub ruleset: String,
+}
+
+impl RuleSet {
+    /// Loads the rule set file and each of its plugins from `plugins/rules/<name>`.
+    pub fn load(
+        runtime: &Runtime,
+        path: &Path,
+        plugins_dir: &Path,
+        options: &LoadOptions,
+    ) -> Result<Self, RuleSetError> {
+        let manifest = RuleSetManifest::load(path)?;
+        let mut plugins = Vec::new();
+        for name in &manifest.plugins {
+            let dir = plugins_dir.join("rules").join(name);
+            let p = runtime
+                .load_rules(&dir, options)
+                .map_err(|e| RuleSetError::Plugin {
+                    ruleset: manifest.id(),
+                    plugin: name.clone(),
+                    source: Box::new(e),
+                })?;
+            plugins.push(p);
+        }
+        Ok(RuleSet {
+            manifest: Arc::new(manifest),
+            plugins,
+        })
+    }
+
+    /// The rule set file.
+    pub fn manifest(&self) -> &RuleSetManifest {
+        &self.manifest
+    }
+
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        self.manifest.id()
+    }
+
+    /// Its plugins as `name@version`.
+    pub fn decided_by(&self) -> Vec<PluginVersion> {
+        self.plugins
+            .iter()
+            .map(|p| {
+                let m = p.manifest();
+                PluginVersion::new(m.name.clone(), m.version.to_string())
+            })
+            .collect()
+    }
+
+    /// Evaluates a passage with every plugin; the most severe outcome wins.
+    pub fn evaluate(&self, passage: &Passage, lookups: Arc<dyn Lookups + Send + Sync>) -> Decision {
+        let mut verdict = Verdict::default();
+        for p in &self.plugins {
+            let name = p.manifest().name.clone();
+            match p.evaluate(passage, Some(lookups.clone())) {
+                Ok(v) => {
+                    verdict.outcome = verdict.outcome.max(v.outcome);
+                    verdict.checks.extend(v.checks);
+                    verdict.alarms.extend(v.alarms);
+                }
+                Err(e) => {
+                    tracing::warn!(passage = %passage.id, "rules {name}: {e}");
+                    verdict.check(
+                        Check::new(
+                            "rules.failed",
+                            CheckResult::Unknown,
+                            format!("rule set {name} gave no verdict: {e}"),
+                        )
+                        .about(name.clone()),
+                        Outcome::Manual,
+                    );
+                    verdict.alarm(
+                        "rules.failed",
+                        Severity::Critical,
+                        format!("rule set {name} gave no verdict on {}: {e}", passage.id),
+                    );
+                }
+            }
+        }
+        Decision {
+            verdict,
+            decided_by: self.decided_by(),
+            ruleset: self.id(),
+        }
+    }
+
+    /// Look-ups for one evaluation: the store as of `now_ms`, its parameters over this rule
+    /// set's defaults.
+    pub fn lookups(&self, store: StoreLookups) -> Layered {
+        Layered {
+            store,
+            defaults: Arc::new(self.manifest.parameters.clone()),
+            overrides: BTreeMap::new(),
+            parameters_as_of: None,
+        }
+    }
+}
+
+/// The store's look-ups with parameters layered: explicit overrides (a replay's `--set`), then
+/// the site's parameter library (optionally as it stood at a past moment), then the rule
+/// set's defaults.
+pub struct Layered {
+    store: StoreLookups,
+    defaults: Arc<BTreeMap<String, String>>,
+    /// Parameters forced for this evaluation.
+    pub overrides: BTreeMap<String, String>,
+    /// Read the parameter library as it stood at this unix ms.
+    pub parameters_as_of: Option<i64>,
+}
+
+impl Layered {
+    /// The first store read error met, if any (the lane then trusts no verdict).
+    pub fn take_error(&self) -> Option<crate::store::StoreError> {
+        self.store.take_error()
+    }
+}
+
+impl Lookups for Layered {
+    fn vehicle(&self, plate: &str) -> Option<Vehicle> {
+        self.store.vehicle(plate)
+    }
+    fn vehicle_by_tag(&self, epc: &str) -> Option<Vehicle> {
+        self.store.vehicle_by_tag(epc)
+    }
+    fn driver_by_card(&self, uid: &str) -> Option<TruckDriver> {
+        self.store.driver_by_card(uid)
+    }
+    fn enterprise(&self, code: &str) -> Option<Enterprise> {
+        self.store.enterprise(code)
+    }
+    fn station(&self, code: &str) -> Option<Station> {
+        self.store.station(code)
+    }
+    fn documents_by_container(&self, number: &str) -> Vec<Document> {
+        self.store.documents_by_container(number)
+    }
+    fn documents_by_vehicle(&self, plate: &str) -> Vec<Document> {
+        self.store.documents_by_vehicle(plate)
+    }
+    fn document(&self, number: &str) -> Option<Document> {
+        self.store.document(number)
+    }
+    fn control_orders(&self, kind: SubjectKind, subject: &str) -> Vec<ControlOrder> {
+        self.store.control_orders(kind, subject)
+    }
+    fn parameter(&self, name: &str) -> Option<String> {
+        if let Some(v) = self.overrides.get(name) {
+            return Some(v.clone());
+        }
+        let stored = match self.parameters_as_of {
+            Some(at) => self.store.parameter_as_of(name, at),
+            None => self.store.parameter(name),
+        };
+        stored.or_else(|| self.defaults.get(name).cloned())
+    }
+    fn vehicle_balance(&self, plate: &str) -> i32 {
+        self.store.vehicle_balance(plate)
+    }
+    fn log(&self, level: Level, message: &str) {
+        self.store.log(level, message);
+    }
+}
