@@ -3,6 +3,7 @@
 //! Each command is a thin edge over the library modules: it parses, calls, and prints. Errors
 //! go back to `main` as `anyhow` with context naming the file or plugin.
 
+mod lane;
 mod plugin;
 mod query;
 mod store;
@@ -38,6 +39,15 @@ pub enum Command {
     /// Platform data: import registrations, documents, control orders and parameters by hand.
     #[command(subcommand)]
     Data(store::DataCommand),
+    /// Operator actions on a lane's passages (sent to the running daemon), and what waits.
+    #[command(subcommand)]
+    Lane(lane::LaneCommand),
+    /// Control orders (布控) on containers, vehicles and drivers.
+    #[command(subcommand)]
+    Control(lane::ControlCommand),
+    /// The parameter library: set (audited, versioned), list, history.
+    #[command(subcommand)]
+    Param(lane::ParamCommand),
     /// Find passages, or show one in full (read-only: works beside a running daemon).
     #[command(subcommand)]
     Query(query::QueryCommand),
@@ -107,6 +117,9 @@ impl Cli {
             Command::Plugin(c) => c.run(),
             Command::Store(c) => c.run(),
             Command::Data(c) => c.run(),
+            Command::Lane(c) => c.run(),
+            Command::Control(c) => c.run(),
+            Command::Param(c) => c.run(),
             Command::Query(c) => c.run(),
             Command::Stats(c) => c.run(),
             Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),

@@ -249,219 +249,225 @@ impl StatsCommand {
                 range,
                 by,
                 json,
-            } => {
-                let by = match by {
-                    By::Type => TransitGrouping::Kind,
-                    By::Station => TransitGrouping::Station,
-                    By::Both => TransitGrouping::Both,
-                };
-                let report = transit_stats(&store.open()?.snapshot()?, range.range()?, by)?;
-                if json {
-                    return print_json(&report);
-                }
-                let mut out = String::new();
-                line(
-                    &mut out,
-                    format!("range     {}", range_text(report.range, range.offset())),
-                );
-                line(
-                    &mut out,
-                    format!(
-                        "passages  {} ({} with documents); {} cancelled, not counted",
-                        report.passages, report.with_documents, report.cancelled
-                    ),
-                );
-                let mut head = Vec::new();
-                if by != TransitGrouping::Station {
-                    head.push(("TYPE", false));
-                }
-                if by != TransitGrouping::Kind {
-                    head.push(("STATION", false));
-                }
-                head.extend([("PASSAGES", true), ("DOCUMENTS", true)]);
-                let rows = report
-                    .rows
-                    .iter()
-                    .map(|r| {
-                        let mut row: Vec<String> = Vec::new();
-                        row.extend(r.kind.clone());
-                        row.extend(r.station.clone());
-                        row.extend([r.passages.to_string(), r.documents.to_string()]);
-                        row
-                    })
-                    .collect();
-                out.push_str(&table(&head, rows, ""));
-                print(&out)
-            }
-            StatsCommand::Efficiency { store, range, json } => {
-                let off = range.offset();
-                let report = efficiency(&store.open()?.snapshot()?, range.range()?, off)?;
-                if json {
-                    return print_json(&report);
-                }
-                let mut out = String::new();
-                line(
-                    &mut out,
-                    format!("range     {}", range_text(report.range, off)),
-                );
-                line(&mut out, "recognition rate per device".into());
-                let rows = report
-                    .recognition
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.lane.clone(),
-                            r.device.clone(),
-                            r.kind.clone(),
-                            r.needed.to_string(),
-                            r.read.to_string(),
-                            r.used.to_string(),
-                            r.keyed.to_string(),
-                            percent(r.rate),
-                        ]
-                    })
-                    .collect();
-                out.push_str(&table(
-                    &[
-                        ("LANE", false),
-                        ("DEVICE", false),
-                        ("KIND", false),
-                        ("NEEDED", true),
-                        ("READ", true),
-                        ("USED", true),
-                        ("KEYED", true),
-                        ("RATE", true),
-                    ],
-                    rows,
-                    "  ",
-                ));
-                line(
-                    &mut out,
-                    format!("manual-intervention ratio per lane per day (UTC{off})"),
-                );
-                let mut rows: Vec<Vec<String>> = report
-                    .manual
-                    .iter()
-                    .map(|m| {
-                        vec![
-                            m.lane.clone(),
-                            m.day.clone(),
-                            m.passages.to_string(),
-                            m.manual.to_string(),
-                            percent(m.ratio),
-                        ]
-                    })
-                    .collect();
-                let all = &report.manual_overall;
-                rows.push(vec![
-                    "all".into(),
-                    String::new(),
-                    all.passages.to_string(),
-                    all.manual.to_string(),
-                    percent(all.ratio),
-                ]);
-                out.push_str(&table(
-                    &[
-                        ("LANE", false),
-                        ("DAY", false),
-                        ("PASSAGES", true),
-                        ("MANUAL", true),
-                        ("RATIO", true),
-                    ],
-                    rows,
-                    "  ",
-                ));
-                print(&out)
-            }
-            StatsCommand::Outcomes { store, range, json } => {
-                let off = range.offset();
-                let report = outcomes(&store.open()?.snapshot()?, range.range()?, off)?;
-                if json {
-                    return print_json(&report);
-                }
-                let mut out = String::new();
-                line(
-                    &mut out,
-                    format!("range     {}", range_text(report.range, off)),
-                );
-                line(&mut out, format!("outcomes per lane per day (UTC{off})"));
-                let mut sum = [0u64; 6];
-                let mut rows: Vec<Vec<String>> = Vec::new();
-                for r in &report.rows {
-                    let n = [
-                        r.release,
-                        r.manual,
-                        r.inspect,
-                        r.refuse,
-                        r.undecided,
-                        r.total,
-                    ];
-                    for (s, v) in sum.iter_mut().zip(n) {
-                        *s += v;
-                    }
-                    let mut row = vec![r.lane.clone(), r.day.clone()];
-                    row.extend(n.map(|v| v.to_string()));
-                    rows.push(row);
-                }
-                let mut all = vec!["all".to_owned(), String::new()];
-                all.extend(sum.map(|v| v.to_string()));
-                rows.push(all);
-                out.push_str(&table(
-                    &[
-                        ("LANE", false),
-                        ("DAY", false),
-                        ("RELEASE", true),
-                        ("MANUAL", true),
-                        ("INSPECT", true),
-                        ("REFUSE", true),
-                        ("UNDECIDED", true),
-                        ("TOTAL", true),
-                    ],
-                    rows,
-                    "  ",
-                ));
-                for (name, queue) in [
-                    ("inspection queue", &report.inspection_queue),
-                    ("manual queue", &report.manual_queue),
-                ] {
-                    if queue.is_empty() {
-                        line(&mut out, format!("{name}: empty"));
-                        continue;
-                    }
-                    line(
-                        &mut out,
-                        format!("{name}: {}", count(queue.len(), "passage")),
-                    );
-                    let rows = queue
-                        .iter()
-                        .map(|p| {
-                            vec![
-                                format_ms(p.started_ms, off),
-                                p.id.clone(),
-                                p.lane.clone(),
-                                dash(p.plate.clone().unwrap_or_default()),
-                                dash(p.containers.join(" ")),
-                                dash(p.open_checks.join(" ")),
-                            ]
-                        })
-                        .collect();
-                    out.push_str(&table(
-                        &[
-                            ("TIME", false),
-                            ("ID", false),
-                            ("LANE", false),
-                            ("PLATE", false),
-                            ("CONTAINERS", false),
-                            ("OPEN CHECKS", false),
-                        ],
-                        rows,
-                        "  ",
-                    ));
-                }
-                print(&out)
-            }
+            } => transit(&store, &range, by, json),
+            StatsCommand::Efficiency { store, range, json } => efficiency_cmd(&store, &range, json),
+            StatsCommand::Outcomes { store, range, json } => outcomes_cmd(&store, &range, json),
         }
     }
+}
+
+fn transit(store: &StoreArg, range: &RangeArgs, by: By, json: bool) -> anyhow::Result<ExitCode> {
+    let by = match by {
+        By::Type => TransitGrouping::Kind,
+        By::Station => TransitGrouping::Station,
+        By::Both => TransitGrouping::Both,
+    };
+    let report = transit_stats(&store.open()?.snapshot()?, range.range()?, by)?;
+    if json {
+        return print_json(&report);
+    }
+    let mut out = String::new();
+    line(
+        &mut out,
+        format!("range     {}", range_text(report.range, range.offset())),
+    );
+    line(
+        &mut out,
+        format!(
+            "passages  {} ({} with documents); {} cancelled, not counted",
+            report.passages, report.with_documents, report.cancelled
+        ),
+    );
+    let mut head = Vec::new();
+    if by != TransitGrouping::Station {
+        head.push(("TYPE", false));
+    }
+    if by != TransitGrouping::Kind {
+        head.push(("STATION", false));
+    }
+    head.extend([("PASSAGES", true), ("DOCUMENTS", true)]);
+    let rows = report
+        .rows
+        .iter()
+        .map(|r| {
+            let mut row: Vec<String> = Vec::new();
+            row.extend(r.kind.clone());
+            row.extend(r.station.clone());
+            row.extend([r.passages.to_string(), r.documents.to_string()]);
+            row
+        })
+        .collect();
+    out.push_str(&table(&head, rows, ""));
+    print(&out)
+}
+
+fn efficiency_cmd(store: &StoreArg, range: &RangeArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let off = range.offset();
+    let report = efficiency(&store.open()?.snapshot()?, range.range()?, off)?;
+    if json {
+        return print_json(&report);
+    }
+    let mut out = String::new();
+    line(
+        &mut out,
+        format!("range     {}", range_text(report.range, off)),
+    );
+    line(&mut out, "recognition rate per device".into());
+    let rows = report
+        .recognition
+        .iter()
+        .map(|r| {
+            vec![
+                r.lane.clone(),
+                r.device.clone(),
+                r.kind.clone(),
+                r.needed.to_string(),
+                r.read.to_string(),
+                r.used.to_string(),
+                r.keyed.to_string(),
+                percent(r.rate),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            ("LANE", false),
+            ("DEVICE", false),
+            ("KIND", false),
+            ("NEEDED", true),
+            ("READ", true),
+            ("USED", true),
+            ("KEYED", true),
+            ("RATE", true),
+        ],
+        rows,
+        "  ",
+    ));
+    line(
+        &mut out,
+        format!("manual-intervention ratio per lane per day (UTC{off})"),
+    );
+    let mut rows: Vec<Vec<String>> = report
+        .manual
+        .iter()
+        .map(|m| {
+            vec![
+                m.lane.clone(),
+                m.day.clone(),
+                m.passages.to_string(),
+                m.manual.to_string(),
+                percent(m.ratio),
+            ]
+        })
+        .collect();
+    let all = &report.manual_overall;
+    rows.push(vec![
+        "all".into(),
+        String::new(),
+        all.passages.to_string(),
+        all.manual.to_string(),
+        percent(all.ratio),
+    ]);
+    out.push_str(&table(
+        &[
+            ("LANE", false),
+            ("DAY", false),
+            ("PASSAGES", true),
+            ("MANUAL", true),
+            ("RATIO", true),
+        ],
+        rows,
+        "  ",
+    ));
+    print(&out)
+}
+
+fn outcomes_cmd(store: &StoreArg, range: &RangeArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let off = range.offset();
+    let report = outcomes(&store.open()?.snapshot()?, range.range()?, off)?;
+    if json {
+        return print_json(&report);
+    }
+    let mut out = String::new();
+    line(
+        &mut out,
+        format!("range     {}", range_text(report.range, off)),
+    );
+    line(&mut out, format!("outcomes per lane per day (UTC{off})"));
+    let mut sum = [0u64; 6];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for r in &report.rows {
+        let n = [
+            r.release,
+            r.manual,
+            r.inspect,
+            r.refuse,
+            r.undecided,
+            r.total,
+        ];
+        for (s, v) in sum.iter_mut().zip(n) {
+            *s += v;
+        }
+        let mut row = vec![r.lane.clone(), r.day.clone()];
+        row.extend(n.map(|v| v.to_string()));
+        rows.push(row);
+    }
+    let mut all = vec!["all".to_owned(), String::new()];
+    all.extend(sum.map(|v| v.to_string()));
+    rows.push(all);
+    out.push_str(&table(
+        &[
+            ("LANE", false),
+            ("DAY", false),
+            ("RELEASE", true),
+            ("MANUAL", true),
+            ("INSPECT", true),
+            ("REFUSE", true),
+            ("UNDECIDED", true),
+            ("TOTAL", true),
+        ],
+        rows,
+        "  ",
+    ));
+    for (name, queue) in [
+        ("inspection queue", &report.inspection_queue),
+        ("manual queue", &report.manual_queue),
+    ] {
+        if queue.is_empty() {
+            line(&mut out, format!("{name}: empty"));
+            continue;
+        }
+        line(
+            &mut out,
+            format!("{name}: {}", count(queue.len(), "passage")),
+        );
+        let rows = queue
+            .iter()
+            .map(|p| {
+                vec![
+                    format_ms(p.started_ms, off),
+                    p.id.clone(),
+                    p.lane.clone(),
+                    dash(p.plate.clone().unwrap_or_default()),
+                    dash(p.containers.join(" ")),
+                    dash(p.open_checks.join(" ")),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                ("TIME", false),
+                ("ID", false),
+                ("LANE", false),
+                ("PLATE", false),
+                ("CONTAINERS", false),
+                ("OPEN CHECKS", false),
+            ],
+            rows,
+            "  ",
+        ));
+    }
+    print(&out)
 }
 
 fn passages(a: PassagesArgs) -> anyhow::Result<ExitCode> {

@@ -114,7 +114,9 @@ pub struct LaneConfig {
 }
 
 /// What a reading is about, as lane settings name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReadingKind {
     /// A licence plate.

@@ -15,11 +15,11 @@ use crate::bus::payload::{self, Envelope};
 use crate::bus::{BusClient, BusError, ClientOptions, QoS, Topics, outbox};
 use crate::config::SiteManifest;
 use crate::device::{DeviceError, DeviceEvent, DeviceEventKind, DeviceLayer, now_ms};
-use crate::plugin::{Runtime, RuntimeError};
 use crate::lane::{
-    Lane, LaneContext, LaneEvent, LaneInput, LaneSettings, OperatorReply, OperatorRequest,
-    RuleSet, SiteRequest, apply_site_action, spawn_lane,
+    Lane, LaneContext, LaneEvent, LaneInput, LaneSettings, OperatorReply, OperatorRequest, RuleSet,
+    SiteRequest, apply_site_action, spawn_lane,
 };
+use crate::plugin::{Runtime, RuntimeError};
 use crate::store::{ApplyOptions, Record, Store};
 use std::collections::HashMap;
 
@@ -289,9 +289,13 @@ pub async fn run(
             lanes.insert(lane.id.clone(), handle);
             lane_tasks.push(task);
         }
-        bus.subscribe(&format!("{}/lane/+/manual", topics.root()), QoS::AtLeastOnce)
+        bus.subscribe(
+            &format!("{}/lane/+/manual", topics.root()),
+            QoS::AtLeastOnce,
+        )
+        .await?;
+        bus.subscribe(&topics.control_order(), QoS::AtLeastOnce)
             .await?;
-        bus.subscribe(&topics.control_order(), QoS::AtLeastOnce).await?;
         bus.subscribe(&topics.parameter(), QoS::AtLeastOnce).await?;
     }
     drop(lane_events_tx);
@@ -448,7 +452,10 @@ async fn publish_lane_event(bus: &BusClient, topics: &Topics, ids: &mut Ids, e: 
                 severity,
                 message,
             };
-            (topics.alarm(), Envelope::new(ids.next(), now_ms(), body).to_bytes())
+            (
+                topics.alarm(),
+                Envelope::new(ids.next(), now_ms(), body).to_bytes(),
+            )
         }
         LaneEvent::Reply { topic, reply } => {
             (topic, Envelope::new(ids.next(), now_ms(), reply).to_bytes())
@@ -476,7 +483,10 @@ async fn handle_operator(
         .ok_or_else(|| format!("message on {topic}: no lane {lane_id:?} on this site"))?;
     let m: Envelope<OperatorRequest> = payload::parse(topic, payload).map_err(|e| e.to_string())?;
     if m.body.operator.trim().is_empty() {
-        return Err(format!("message {} on {topic}: `operator` is empty: every manual action names who did it", m.id));
+        return Err(format!(
+            "message {} on {topic}: `operator` is empty: every manual action names who did it",
+            m.id
+        ));
     }
     lane.inputs
         .send(LaneInput::Operator {

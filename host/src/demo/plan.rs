@@ -88,7 +88,7 @@ impl Builder<'_> {
         let drivers = self.s.drivers()?;
         let driver = drivers
             .iter()
-            .find(|d| d.active && d.vehicles.iter().any(|p| *p == v.plate))
+            .find(|d| d.active && d.vehicles.contains(&v.plate))
             .or_else(|| {
                 drivers
                     .iter()

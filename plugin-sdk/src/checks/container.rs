@@ -110,7 +110,7 @@ fn no_container(
             verdict,
             passage,
             "container",
-            "no container number was read: key it in",
+            "no container number was read",
         );
     }
     if let Some(p) = document {

@@ -180,32 +180,29 @@ impl Policy {
         self.push(verdict, CheckResult::Fail, subject, message, needed);
     }
 
-    /// Records that a device reading the check needs (container number, plate) is missing.
+    /// Records that a reading the check needs (container number, plate) is missing; `fact`
+    /// says which, e.g. "no container number was read".
     ///
-    /// Normally that is an unknown result and the operator keys the reading in. In congestion
+    /// Normally that is an unknown result and an operator keys the reading in. In congestion
     /// mode (passage attribute `congestion-mode` = `true`) the truck is released on its
     /// documents instead: the check is recorded as unknown without effect on the outcome, and
     /// an info alarm `backfill.<what>` tells the operators to backfill the reading afterwards.
-    pub fn missing_read(
-        &self,
-        verdict: &mut Verdict,
-        passage: &Passage,
-        what: &str,
-        message: impl Into<String>,
-    ) {
-        let message = message.into();
+    pub fn missing_read(&self, verdict: &mut Verdict, passage: &Passage, what: &str, fact: &str) {
         if congestion(passage) {
-            let alarm = format!("backfill needed: {message} (released in congestion mode)");
             self.push(
                 verdict,
                 CheckResult::Unknown,
                 None,
-                message,
+                format!("{fact}: released in congestion mode, backfill it afterwards"),
                 Outcome::Release,
             );
-            verdict.alarm(&format!("backfill.{what}"), Severity::Info, alarm);
+            verdict.alarm(
+                &format!("backfill.{what}"),
+                Severity::Info,
+                format!("backfill needed: {fact}"),
+            );
         } else {
-            self.unknown(verdict, None, message);
+            self.unknown(verdict, None, format!("{fact}: an operator keys it in"));
         }
     }
 

@@ -125,7 +125,7 @@ fn registered(id: &VehicleId, passage: &Passage, policy: super::Policy, verdict:
             verdict,
             passage,
             "vehicle",
-            "neither a plate nor an e-plate tag was read: key in the plate",
+            "neither a plate nor an e-plate tag was read",
         );
         return;
     }

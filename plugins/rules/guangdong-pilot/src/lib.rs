@@ -128,7 +128,9 @@ fn plate_read(
             verdict,
             passage,
             "vehicle",
-            format!("two-plate vehicle {name} was identified by its e-plate tag only: read or key in its plate"),
+            &format!(
+                "two-plate vehicle {name} was identified by its e-plate tag, but no plate was read"
+            ),
         ),
         Some(p) if carries(v, p) => {
             // `id.plate` is normalised already.
@@ -161,20 +163,34 @@ fn balance(
     max_open: i32,
 ) {
     let open = host.vehicle_balance(&v.plate);
+    let entries = |n: i32| format!("{n} open entr{}", if n == 1 { "y" } else { "ies" });
     let (ok, message) = match passage.lane.direction {
-        Direction::Import => (
-            open < max_open,
+        Direction::Import if open < max_open => (
+            true,
             format!(
-                "entering: two-plate vehicle {name} has {open} entr{} without an exit; at most {} allowed before another entry",
-                if open == 1 { "y" } else { "ies" },
-                max_open - 1
+                "entering: two-plate vehicle {name} has {}; {max_open} may be open",
+                entries(open)
+            ),
+        ),
+        Direction::Import => (
+            false,
+            format!(
+                "entering: two-plate vehicle {name} already has {} without an exit, and at most {max_open} may be open: its exit must be recorded (or written off) first",
+                entries(open)
+            ),
+        ),
+        Direction::Export if open >= 1 => (
+            true,
+            format!(
+                "leaving: two-plate vehicle {name} has {}; this exit closes one",
+                entries(open)
             ),
         ),
         Direction::Export => (
-            open >= 1,
+            false,
             format!(
-                "leaving: two-plate vehicle {name} has {open} entr{} without an exit; an exit needs at least 1",
-                if open == 1 { "y" } else { "ies" }
+                "leaving: two-plate vehicle {name} has {} (balance {open}): no entry to match this exit",
+                entries(open.max(0))
             ),
         ),
     };

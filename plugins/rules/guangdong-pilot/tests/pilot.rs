@@ -169,7 +169,7 @@ fn a_second_open_entry_is_inspected_with_an_alarm() {
     assert_eq!(v.alarms.len(), 1);
     assert_eq!(
         v.alarms[0].message,
-        "entering: two-plate vehicle 粤Z1234港 / KT8848 has 1 entry without an exit; at most 0 allowed before another entry"
+        "entering: two-plate vehicle 粤Z1234港 / KT8848 already has 1 open entry without an exit, and at most 1 may be open: its exit must be recorded (or written off) first"
     );
 
     // A site allowing two open entries lets it in.

@@ -1,0 +1,653 @@
+//! `kakou lane`, `kakou control` and `kakou param`: operator actions sent to the running
+//! daemon over the site's bus (the daemon answers each), and read-only lists from the store.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use kakou_plugin_sdk::model::{
+    Card, CardKind, Container, ControlOrder, Direction, Outcome, Plate, Reading, SubjectKind,
+    Weight,
+};
+use serde::Serialize;
+
+use crate::bus::payload::{self, Envelope};
+use crate::bus::{BusClient, ClientOptions, QoS, Topics};
+use crate::config::SiteManifest;
+use crate::lane::{OperatorAction, OperatorReply, OperatorRequest, SiteAction, SiteRequest};
+use crate::store::{PassageState, Store};
+
+/// Where the daemon is, and who acts.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The site manifest (its bus section says where the daemon's broker is).
+    #[arg(long, default_value = "manifests/site.toml")]
+    site: PathBuf,
+    /// Broker URL, instead of the manifest's (e.g. the demo's `mqtt://127.0.0.1:PORT`).
+    #[arg(long)]
+    broker: Option<String>,
+    /// Site id, instead of the manifest's.
+    #[arg(long)]
+    site_id: Option<String>,
+    /// Who acts (recorded in the audit log).
+    #[arg(long, env = "KAKOU_OPERATOR")]
+    operator: String,
+}
+
+/// Readings keyed in by an operator.
+#[derive(Debug, Args, Default)]
+pub struct Keyed {
+    /// Container number (ISO 6346).
+    #[arg(long)]
+    container: Vec<String>,
+    /// ISO size-type code of the container(s), e.g. 22G1.
+    #[arg(long)]
+    iso: Option<String>,
+    /// Plate.
+    #[arg(long)]
+    plate: Option<String>,
+    /// Gross weight, kg.
+    #[arg(long)]
+    weight: Option<f64>,
+    /// Driver's card UID (hex).
+    #[arg(long)]
+    card: Option<String>,
+}
+
+impl Keyed {
+    fn readings(&self) -> Vec<Reading> {
+        let mut out: Vec<Reading> = Vec::new();
+        for c in &self.container {
+            out.push(
+                Container {
+                    number: c.clone(),
+                    iso_type: self.iso.clone(),
+                    confidence: 100,
+                    ..Default::default()
+                }
+                .into(),
+            );
+        }
+        if let Some(p) = &self.plate {
+            out.push(
+                Plate {
+                    text: p.clone(),
+                    confidence: 100,
+                    ..Default::default()
+                }
+                .into(),
+            );
+        }
+        if let Some(kg) = self.weight {
+            out.push(
+                Weight {
+                    kg,
+                    stable: true,
+                    ..Default::default()
+                }
+                .into(),
+            );
+        }
+        if let Some(uid) = &self.card {
+            out.push(
+                Card {
+                    uid: uid.to_uppercase(),
+                    kind: CardKind::Other,
+                }
+                .into(),
+            );
+        }
+        out
+    }
+}
+
+/// Operator actions on a lane's passages (sent to the running daemon).
+#[derive(Debug, Subcommand)]
+pub enum LaneCommand {
+    /// Key in missing or wrong readings; the passage is decided again.
+    Complete {
+        #[command(flatten)]
+        target: Target,
+        /// Lane id.
+        #[arg(long)]
+        lane: String,
+        /// Passage id (default: the lane's oldest waiting passage).
+        #[arg(long)]
+        passage: Option<String>,
+        #[command(flatten)]
+        keyed: Keyed,
+    },
+    /// Release, send to inspection, refuse or cancel a passage, with a reason.
+    Decide {
+        #[command(flatten)]
+        target: Target,
+        /// Lane id.
+        #[arg(long)]
+        lane: String,
+        /// Passage id (default: the lane's oldest waiting passage).
+        #[arg(long)]
+        passage: Option<String>,
+        /// release, inspect, refuse or cancel.
+        #[arg(value_parser = ["release", "inspect", "refuse", "cancel"])]
+        decision: String,
+        /// Why (required: it is audited).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Mark an inspected passage: passed releases the truck.
+    Inspected {
+        #[command(flatten)]
+        target: Target,
+        /// Lane id.
+        #[arg(long)]
+        lane: String,
+        /// Passage id.
+        #[arg(long)]
+        passage: String,
+        /// The inspection found nothing wrong.
+        #[arg(long, conflicts_with = "failed")]
+        passed: bool,
+        /// The inspection found something.
+        #[arg(long)]
+        failed: bool,
+        /// Findings.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Backfill container and plate of a passage released in congestion mode.
+    Backfill {
+        #[command(flatten)]
+        target: Target,
+        /// Lane id.
+        #[arg(long)]
+        lane: String,
+        /// Passage id.
+        #[arg(long)]
+        passage: String,
+        #[command(flatten)]
+        keyed: Keyed,
+    },
+    /// Write off a two-plate vehicle's missing entry or exit.
+    WriteOff {
+        #[command(flatten)]
+        target: Target,
+        /// Lane id (where the write-off is recorded).
+        #[arg(long)]
+        lane: String,
+        /// The vehicle's registered plate.
+        #[arg(long)]
+        plate: String,
+        /// The movement to record: import (an entry) or export (an exit).
+        #[arg(long, value_parser = ["import", "export"])]
+        direction: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Passages waiting for an operator, in inspection, or awaiting backfill (from the store).
+    Waiting {
+        /// The store file.
+        #[arg(long)]
+        store: PathBuf,
+        /// Only this lane.
+        #[arg(long)]
+        lane: Option<String>,
+        /// Look back this many hours.
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+    },
+    /// Vehicles whose entries and exits do not balance (not written off).
+    Balances {
+        /// The store file.
+        #[arg(long)]
+        store: PathBuf,
+    },
+}
+
+/// Control orders (布控).
+#[derive(Debug, Subcommand)]
+pub enum ControlCommand {
+    /// Put a control order on a container, vehicle or driver; lanes stop every match at once.
+    Add {
+        #[command(flatten)]
+        target: Target,
+        /// Order id.
+        #[arg(long)]
+        id: String,
+        /// container, vehicle or driver.
+        #[arg(long, value_parser = ["container", "vehicle", "driver"])]
+        on: String,
+        /// Container number, plate or driver id.
+        subject: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// What a match demands: manual, inspect or refuse.
+        #[arg(long, default_value = "inspect", value_parser = ["manual", "inspect", "refuse"])]
+        action: String,
+        /// Expires after this many hours (default: until revoked).
+        #[arg(long)]
+        hours: Option<i64>,
+    },
+    /// Revoke a control order.
+    Revoke {
+        #[command(flatten)]
+        target: Target,
+        /// Order id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Control orders in the store, in force or not.
+    List {
+        /// The store file.
+        #[arg(long)]
+        store: PathBuf,
+    },
+}
+
+/// The parameter library.
+#[derive(Debug, Subcommand)]
+pub enum ParamCommand {
+    /// Set a parameter (a new version, audited); lanes use it from the next passage.
+    Set {
+        #[command(flatten)]
+        target: Target,
+        /// Name, e.g. weight.tolerance-percent.
+        name: String,
+        /// Value.
+        value: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Current parameters in the store.
+    List {
+        /// The store file.
+        #[arg(long)]
+        store: PathBuf,
+    },
+    /// Every version of a parameter.
+    History {
+        /// The store file.
+        #[arg(long)]
+        store: PathBuf,
+        /// Parameter name.
+        name: String,
+    },
+}
+
+impl LaneCommand {
+    /// Runs the command.
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let (target, lane, action) = match self {
+            LaneCommand::Waiting { store, lane, hours } => return waiting(&store, lane, hours),
+            LaneCommand::Balances { store } => return balances(&store),
+            LaneCommand::Complete {
+                target,
+                lane,
+                passage,
+                keyed,
+            } => {
+                let readings = keyed.readings();
+                if readings.is_empty() {
+                    bail!("nothing keyed in: give --container, --plate, --weight or --card");
+                }
+                (target, lane, OperatorAction::Complete { passage, readings })
+            }
+            LaneCommand::Decide {
+                target,
+                lane,
+                passage,
+                decision,
+                reason,
+            } => {
+                let action = match decision.as_str() {
+                    "release" => OperatorAction::Release { passage, reason },
+                    "inspect" => OperatorAction::Inspect { passage, reason },
+                    "refuse" => OperatorAction::Refuse { passage, reason },
+                    _ => OperatorAction::Cancel { passage, reason },
+                };
+                (target, lane, action)
+            }
+            LaneCommand::Inspected {
+                target,
+                lane,
+                passage,
+                passed,
+                failed,
+                note,
+            } => {
+                if passed == failed {
+                    bail!("say how the inspection went: --passed or --failed");
+                }
+                (
+                    target,
+                    lane,
+                    OperatorAction::Inspected {
+                        passage,
+                        passed,
+                        note,
+                    },
+                )
+            }
+            LaneCommand::Backfill {
+                target,
+                lane,
+                passage,
+                keyed,
+            } => {
+                let readings = keyed.readings();
+                if readings.is_empty() {
+                    bail!("nothing to backfill: give --container or --plate");
+                }
+                (target, lane, OperatorAction::Backfill { passage, readings })
+            }
+            LaneCommand::WriteOff {
+                target,
+                lane,
+                plate,
+                direction,
+                reason,
+            } => {
+                let direction = if direction == "import" {
+                    Direction::Import
+                } else {
+                    Direction::Export
+                };
+                (
+                    target,
+                    lane,
+                    OperatorAction::WriteOff {
+                        plate,
+                        direction,
+                        reason,
+                    },
+                )
+            }
+        };
+        let operator = target.operator.clone();
+        send(
+            &target,
+            |topics| topics.manual(&lane),
+            |reply_to| OperatorRequest {
+                operator,
+                action,
+                reply_to: Some(reply_to),
+            },
+        )
+    }
+}
+
+impl ControlCommand {
+    /// Runs the command.
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let (target, action) = match self {
+            ControlCommand::List { store } => return control_list(&store),
+            ControlCommand::Add {
+                target,
+                id,
+                on,
+                subject,
+                reason,
+                action,
+                hours,
+            } => {
+                let subject_kind = match on.as_str() {
+                    "container" => SubjectKind::Container,
+                    "vehicle" => SubjectKind::Vehicle,
+                    _ => SubjectKind::Driver,
+                };
+                let action = match action.as_str() {
+                    "manual" => Outcome::Manual,
+                    "refuse" => Outcome::Refuse,
+                    _ => Outcome::Inspect,
+                };
+                let order = ControlOrder {
+                    id,
+                    subject_kind,
+                    subject,
+                    reason,
+                    action,
+                    expires_ms: hours.map(|h| crate::device::now_ms() + h * 3_600_000),
+                };
+                (target, SiteAction::ControlOrder { order })
+            }
+            ControlCommand::Revoke { target, id, reason } => {
+                (target, SiteAction::Revoke { id, reason })
+            }
+        };
+        site_action(target, action, |t| t.control_order())
+    }
+}
+
+impl ParamCommand {
+    /// Runs the command.
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            ParamCommand::Set {
+                target,
+                name,
+                value,
+                reason,
+            } => site_action(
+                target,
+                SiteAction::SetParameter {
+                    name,
+                    value,
+                    reason,
+                },
+                Topics::parameter,
+            ),
+            ParamCommand::List { store } => {
+                let s = open(&store)?;
+                for p in s.snapshot()?.parameters()? {
+                    println!(
+                        "{:<36} {:<28} v{} set by {}",
+                        p.name, p.value, p.version, p.set_by
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            ParamCommand::History { store, name } => {
+                let s = open(&store)?;
+                let history = s.snapshot()?.parameter_history(&name)?;
+                if history.is_empty() {
+                    bail!("no parameter {name:?} in {}", store.display());
+                }
+                for p in history {
+                    println!(
+                        "v{:<4} {:<28} set {} by {}",
+                        p.version,
+                        p.value,
+                        crate::query::format_ms(p.set_ms, crate::query::UtcOffset::UTC),
+                        p.set_by
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+fn site_action(
+    target: Target,
+    action: SiteAction,
+    topic: impl FnOnce(&Topics) -> String,
+) -> anyhow::Result<ExitCode> {
+    let operator = target.operator.clone();
+    send(&target, topic, |reply_to| SiteRequest {
+        operator,
+        action,
+        reply_to: Some(reply_to),
+    })
+}
+
+/// Publishes a request to the daemon and prints its answer.
+fn send<B: Serialize>(
+    target: &Target,
+    topic: impl FnOnce(&Topics) -> String,
+    body: impl FnOnce(String) -> B,
+) -> anyhow::Result<ExitCode> {
+    if target.operator.trim().is_empty() {
+        bail!("--operator is empty: every action names who did it");
+    }
+    let manifest = SiteManifest::load(&target.site)
+        .with_context(|| format!("reading the site manifest {}", target.site.display()))?;
+    let site = target.site_id.clone().unwrap_or(manifest.site.id.clone());
+    let url = match &target.broker {
+        Some(u) => u.clone(),
+        None if manifest.bus.broker == "embedded" => {
+            if manifest.bus.listen.port() == 0 {
+                bail!(
+                    "{}: the embedded broker picks its port at start (`listen` port 0); give --broker with the URL the daemon printed",
+                    target.site.display()
+                );
+            }
+            format!("mqtt://{}", manifest.bus.listen)
+        }
+        None => manifest.bus.broker.clone(),
+    };
+    let topics = Topics::new(&site);
+    let client = format!("kakou-cli-{}", std::process::id());
+    let mut options = ClientOptions::new(&url, &client);
+    options.credentials = manifest.bus.credentials.clone();
+    options.ca_file = manifest.bus.ca_file.clone();
+    options.client_cert = manifest.bus.client_cert.clone();
+    let reply_topic = topics.reply(&client);
+    let request_topic = topic(&topics);
+    let id = format!("{client}-{}", crate::device::now_ms());
+    let bytes = Envelope::new(
+        id.clone(),
+        crate::device::now_ms(),
+        body(reply_topic.clone()),
+    )
+    .to_bytes();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let reply: OperatorReply = rt.block_on(async {
+        let (bus, mut rx, _links) = BusClient::connect(&options)?;
+        bus.subscribe(&reply_topic, QoS::AtLeastOnce).await?;
+        bus.publish(&request_topic, bytes, QoS::AtLeastOnce, false)
+            .await?;
+        let wait = async {
+            while let Some(m) = rx.recv().await {
+                if m.topic != reply_topic {
+                    continue;
+                }
+                if let Ok(r) = payload::parse::<OperatorReply>(&m.topic, &m.payload)
+                    && r.body.request == id
+                {
+                    return Some(r.body);
+                }
+            }
+            None
+        };
+        let reply = tokio::time::timeout(Duration::from_secs(15), wait).await;
+        bus.disconnect().await;
+        match reply {
+            Ok(Some(r)) => Ok(r),
+            _ => bail!(
+                "no answer from site {site} on {url} within 15 s: is `kakou run` running for this site?"
+            ),
+        }
+    })?;
+    if reply.ok {
+        println!("{}", reply.message);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("refused: {}", reply.message);
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn open(path: &Path) -> anyhow::Result<Store> {
+    Store::open_for_reading(path).with_context(|| format!("opening the store {}", path.display()))
+}
+
+fn waiting(store: &Path, lane: Option<String>, hours: i64) -> anyhow::Result<ExitCode> {
+    let s = open(store)?;
+    let snap = s.snapshot()?;
+    let now = crate::device::now_ms();
+    let lanes: Vec<String> = match lane {
+        Some(l) => vec![l],
+        None => snap.passage_index_values(crate::store::PassageIndex::Lane)?,
+    };
+    let mut n = 0;
+    for lane in lanes {
+        for r in snap.passages_by_lane_between(&lane, now - hours * 3_600_000, now + 1)? {
+            let backfill = r.passage.attribute("backfill-needed").map(str::to_owned);
+            let why = match (r.state, &backfill) {
+                (PassageState::Manual, _) => "waiting for an operator".to_owned(),
+                (PassageState::Inspection, _) => "in inspection".to_owned(),
+                (_, Some(b)) => format!("released in congestion mode, backfill {b}"),
+                _ => continue,
+            };
+            n += 1;
+            println!(
+                "{}  {}  {:<40} {why}",
+                crate::query::format_ms(r.passage.started_ms, crate::query::UtcOffset::UTC),
+                r.passage.lane.id,
+                r.passage.id
+            );
+        }
+    }
+    if n == 0 {
+        println!("nothing waiting");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn balances(store: &Path) -> anyhow::Result<ExitCode> {
+    let s = open(store)?;
+    let snap = s.snapshot()?;
+    let mut n = 0;
+    for (plate, balance) in snap.balances()? {
+        if balance == 0 {
+            continue;
+        }
+        let two_plate = snap.vehicle(&plate)?.is_some_and(|v| v.two_plate);
+        if !two_plate {
+            continue;
+        }
+        n += 1;
+        let what = if balance > 0 {
+            format!("{balance} entry(ies) without exit")
+        } else {
+            format!("{} exit(s) without entry", -balance)
+        };
+        println!("{plate:<12} {balance:+}  {what}");
+    }
+    if n == 0 {
+        println!("every two-plate vehicle is written off");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn control_list(store: &Path) -> anyhow::Result<ExitCode> {
+    let s = open(store)?;
+    let now = crate::device::now_ms();
+    for o in s.snapshot()?.control_orders()? {
+        let state = if o.in_force(now) {
+            "in force"
+        } else if o.revoked_ms.is_some() {
+            "revoked"
+        } else {
+            "expired"
+        };
+        println!(
+            "{:<18} {:<9} {:<14} {:<8} {:<8} {}",
+            o.order.id,
+            format!("{:?}", o.order.subject_kind).to_lowercase(),
+            o.order.subject,
+            format!("{:?}", o.order.action).to_lowercase(),
+            state,
+            o.order.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
