@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use kakou_plugin_sdk::model::{
-    Card, CardKind, Container, ControlOrder, Direction, Outcome, Plate, Reading, SubjectKind,
-    Weight,
+    Card, CardKind, Container, ControlOrder, Direction, DocumentRef, Outcome, Plate, Reading,
+    SubjectKind, Weight,
 };
 use serde::Serialize;
 
@@ -54,11 +54,28 @@ pub struct Keyed {
     /// Driver's card UID (hex).
     #[arg(long)]
     card: Option<String>,
+    /// A document presented, as KIND:NUMBER (e.g. local-clearance:L520120261127000112).
+    #[arg(long)]
+    document: Vec<String>,
 }
 
 impl Keyed {
-    fn readings(&self) -> Vec<Reading> {
+    fn readings(&self) -> anyhow::Result<Vec<Reading>> {
         let mut out: Vec<Reading> = Vec::new();
+        for d in &self.document {
+            let Some((kind, number)) = d.split_once(':') else {
+                bail!(
+                    "--document {d:?}: expected KIND:NUMBER, e.g. transit-release:T520120261127000001"
+                );
+            };
+            out.push(
+                DocumentRef {
+                    kind: kind.trim().to_owned(),
+                    number: number.trim().to_owned(),
+                }
+                .into(),
+            );
+        }
         for c in &self.container {
             out.push(
                 Container {
@@ -99,7 +116,7 @@ impl Keyed {
                 .into(),
             );
         }
-        out
+        Ok(out)
     }
 }
 
@@ -292,9 +309,11 @@ impl LaneCommand {
                 passage,
                 keyed,
             } => {
-                let readings = keyed.readings();
+                let readings = keyed.readings()?;
                 if readings.is_empty() {
-                    bail!("nothing keyed in: give --container, --plate, --weight or --card");
+                    bail!(
+                        "nothing keyed in: give --container, --plate, --weight, --card or --document"
+                    );
                 }
                 (target, lane, OperatorAction::Complete { passage, readings })
             }
@@ -340,7 +359,7 @@ impl LaneCommand {
                 passage,
                 keyed,
             } => {
-                let readings = keyed.readings();
+                let readings = keyed.readings()?;
                 if readings.is_empty() {
                     bail!("nothing to backfill: give --container or --plate");
                 }
@@ -416,9 +435,13 @@ impl ControlCommand {
                 };
                 (target, SiteAction::ControlOrder { order })
             }
-            ControlCommand::Revoke { target, id, reason } => {
-                (target, SiteAction::Revoke { id, reason })
-            }
+            ControlCommand::Revoke { target, id, reason } => (
+                target,
+                SiteAction::Revoke {
+                    order_id: id,
+                    reason,
+                },
+            ),
         };
         site_action(target, action, |t| t.control_order())
     }
@@ -650,4 +673,137 @@ fn control_list(store: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `kakou replay`: recorded passages against another rule set or parameter version.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The store file (read only; works beside a running daemon).
+    #[arg(long)]
+    store: PathBuf,
+    /// Rule set: a name under manifests/regions/ or a region file.
+    #[arg(long)]
+    ruleset: String,
+    /// Folder holding rules/<name> plugin folders.
+    #[arg(long, default_value = "plugins")]
+    plugins: PathBuf,
+    /// Folder of region rule sets, for a rule set given by name.
+    #[arg(long, default_value = "manifests/regions")]
+    regions: PathBuf,
+    /// Parameters: `current` (default), `decision` (as each passage was decided), or a time
+    /// (2026-11-27, RFC 3339, unix ms).
+    #[arg(long, default_value = "current")]
+    parameters: String,
+    /// Force a parameter for the replay, repeatable: `--set weight.tolerance-percent=2`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// Only passages started at or after this time.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only passages started before this time.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this lane.
+    #[arg(long)]
+    lane: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn time_arg(text: &str, end: bool) -> anyhow::Result<i64> {
+    let spec = crate::query::TimeSpec::parse(text)?;
+    let utc = crate::query::UtcOffset::UTC;
+    Ok(if end {
+        spec.end_ms(utc)
+    } else {
+        spec.start_ms(utc)
+    })
+}
+
+impl ReplayArgs {
+    /// Runs the replay and prints every outcome that would change.
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        use crate::lane::replay::{ParameterVersion, ReplayOptions, replay};
+        let path = if self.ruleset.ends_with(".toml") {
+            PathBuf::from(&self.ruleset)
+        } else {
+            self.regions.join(format!("{}.toml", self.ruleset))
+        };
+        let mut options = ReplayOptions {
+            parameters: match self.parameters.as_str() {
+                "current" => ParameterVersion::Current,
+                "decision" => ParameterVersion::AtDecision,
+                t => ParameterVersion::At(time_arg(t, false)?),
+            },
+            lane: self.lane,
+            from_ms: self
+                .from
+                .as_deref()
+                .map(|t| time_arg(t, false))
+                .transpose()?,
+            to_ms: self.to.as_deref().map(|t| time_arg(t, true)).transpose()?,
+            ..Default::default()
+        };
+        for s in &self.set {
+            let Some((k, v)) = s.split_once('=') else {
+                bail!("--set {s:?}: expected NAME=VALUE");
+            };
+            options
+                .overrides
+                .insert(k.trim().to_owned(), v.trim().to_owned());
+        }
+        let store = open(&self.store)?;
+        let runtime = crate::plugin::Runtime::new(crate::plugin::Runtime::default_cache_dir())?;
+        let ruleset = crate::lane::RuleSet::load(
+            &runtime,
+            &path,
+            &self.plugins,
+            &crate::plugin::LoadOptions::development(),
+        )?;
+        let report = replay(&store, &ruleset, &options)?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        for c in &report.changes {
+            println!(
+                "{}  {}  {:?} → {:?}  (recorded by {})",
+                c.passage, c.lane, c.before, c.after, c.recorded_by
+            );
+            for k in &c.checks {
+                let show = |r: Option<kakou_plugin_sdk::model::CheckResult>| {
+                    r.map_or("-".to_owned(), |r| format!("{r:?}").to_lowercase())
+                };
+                println!(
+                    "    {:<30} {} → {}  {}",
+                    k.code,
+                    show(k.before),
+                    show(k.after),
+                    k.message
+                );
+            }
+        }
+        println!(
+            "{}: {} passages replayed, {} skipped, {} would change{}",
+            report.ruleset,
+            report.passages,
+            report.skipped,
+            report.changes.len(),
+            if report.transitions.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    report
+                        .transitions
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+        Ok(ExitCode::SUCCESS)
+    }
 }

@@ -48,6 +48,9 @@ pub enum Command {
     /// The parameter library: set (audited, versioned), list, history.
     #[command(subcommand)]
     Param(lane::ParamCommand),
+    /// Re-evaluate recorded passages against another rule set or parameter version and report
+    /// every outcome that would change (read-only).
+    Replay(lane::ReplayArgs),
     /// Find passages, or show one in full (read-only: works beside a running daemon).
     #[command(subcommand)]
     Query(query::QueryCommand),
@@ -120,6 +123,7 @@ impl Cli {
             Command::Lane(c) => c.run(),
             Command::Control(c) => c.run(),
             Command::Param(c) => c.run(),
+            Command::Replay(c) => c.run(),
             Command::Query(c) => c.run(),
             Command::Stats(c) => c.run(),
             Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),

@@ -256,7 +256,12 @@ pub fn scenarios(dir: &Path, ports: &Ports, lane: usize, trucks: &[&Truck]) -> V
             None => boxes.push(hold(CYCLE_MS)),
         }
     }
-    let total: u64 = lead + CYCLE_MS * trucks.len() as u64 + 5_000;
+    // Devices stay on after their lane's last truck, until the demo stops them.
+    let idle = 24 * 3_600_000;
+    for s in [&mut scale, &mut card, &mut rfid, &mut plate, &mut boxes] {
+        s.push(hold(idle));
+    }
+    let total: u64 = lead + CYCLE_MS * trucks.len() as u64 + idle;
     let mut out = vec![
         scenario(scale_protocol, tty(&format!("scale-{letter}")), 100, scale),
         scenario(card_protocol, tty(&format!("card-{letter}")), 250, card),

@@ -11,6 +11,7 @@
 pub mod assembly;
 mod engine;
 pub mod ops;
+pub mod replay;
 pub mod ruleset;
 
 pub use engine::{Lane, LaneContext, LaneEvent, LaneInput, LaneSettings, spawn_lane};

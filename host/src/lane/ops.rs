@@ -139,8 +139,8 @@ pub enum SiteAction {
     },
     /// Revoke a control order.
     Revoke {
-        /// Order id.
-        id: String,
+        /// Order id (not `id`: that names the message in its envelope).
+        order_id: String,
         /// Why.
         reason: String,
     },
@@ -202,7 +202,10 @@ pub fn apply_site_action(
                 order.id, order.subject_kind, order.subject, order.reason
             ))
         }
-        SiteAction::Revoke { id, reason } => {
+        SiteAction::Revoke {
+            order_id: id,
+            reason,
+        } => {
             if tx.revoke_control_order(id, operator, now_ms)? {
                 Ok(format!("control order {id} revoked: {reason}"))
             } else {

@@ -165,6 +165,20 @@ impl Rules for WeightCheck {
                         Outcome::Manual,
                     );
                 }
+                // Congestion mode releases on documents: a truck not identified yet (its plate
+                // is backfilled afterwards) is not held for its tare.
+                None if passage.plate().is_none()
+                    && passage.tag().is_none()
+                    && checks::congestion(passage) =>
+                {
+                    verdict.checks.push(Check::new(
+                        "weight.tare",
+                        CheckResult::Unknown,
+                        "vehicle not identified, tare unknown: released in congestion mode, \
+                         weight not compared",
+                    ));
+                    return Ok(verdict);
+                }
                 None => {
                     verdict.check(
                         Check::new(
@@ -178,6 +192,19 @@ impl Rules for WeightCheck {
                 }
             }
             if method == Deduction::VehicleAndContainerTare {
+                // A container lane whose boxes were not identified (not read yet, or keyed in
+                // later): their tare is unknown, so the comparison would be wrong.
+                if passage.containers().is_empty() && passage.lane.cargo == CargoKind::Container {
+                    verdict.check(
+                        Check::new(
+                            "weight.tare",
+                            CheckResult::Unknown,
+                            "no container identified on a container lane: its tare cannot be deducted",
+                        ),
+                        Outcome::Manual,
+                    );
+                    return Ok(verdict);
+                }
                 for c in passage.containers() {
                     deductions += container_tare(c, host)?;
                 }
@@ -311,6 +338,24 @@ mod tests {
         d.parameters = vec![Setting::new("check.weight.tolerance", "off")];
         let v = outcome(38_000.0, &d);
         assert_eq!((v.outcome, v.checks.len()), (Outcome::Release, 0));
+    }
+
+    #[test]
+    fn an_unidentified_container_on_a_container_lane_asks_an_operator() {
+        // A category B lane: the plate and box are keyed in after the weight is taken.
+        let mut p = passage(37_700.0);
+        p.lane.cargo = CargoKind::Container;
+        p.observations
+            .retain(|o| !matches!(o.reading.value, ReadingValue::Container(_)));
+        let mut d = data();
+        d.documents[0].plate = Some("粤B12345".into());
+        let v = WeightCheck::evaluate(&p, &d.at(0)).unwrap();
+        assert_eq!(v.outcome, Outcome::Manual, "{v:?}");
+        assert!(
+            v.checks
+                .iter()
+                .any(|c| c.code == "weight.tare" && c.result == CheckResult::Unknown)
+        );
     }
 
     #[test]
