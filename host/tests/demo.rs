@@ -44,7 +44,7 @@ fn the_demo_decides_every_flow_and_replay_shows_the_pilot_rules() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
     let out = Command::new(env!("CARGO_BIN_EXE_kakou"))
-        .args(["demo", "--trucks", "9", "--dir"])
+        .args(["demo", "--trucks", "10", "--dir"])
         .arg(&demo_dir)
         .env(
             "KAKOU_CACHE_DIR",
@@ -144,6 +144,17 @@ fn the_demo_decides_every_flow_and_replay_shows_the_pilot_rules() {
         assert_eq!(r.passage.attribute("ruleset"), Some("cn-baseline@2026.1"));
     }
 
+    // Category B, mismatch: the export truck 4 t over its declaration goes to inspection.
+    let heavy_export = &by_plate("粤B6N315")[1];
+    assert_eq!(
+        check(heavy_export, "weight.tolerance"),
+        Some(CheckResult::Fail)
+    );
+    assert_eq!(
+        (heavy_export.state, heavy_export.outcome),
+        (PassageState::Inspected, Some(Outcome::Refuse))
+    );
+
     // The same recorded passages under the Guangdong pilot: the two-plate vehicle now has an
     // open entry (the one it just made) and its drivers must be bound to their vehicles.
     let out = Command::new(env!("CARGO_BIN_EXE_kakou"))
@@ -172,7 +183,7 @@ fn the_demo_decides_every_flow_and_replay_shows_the_pilot_rules() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ruleset"], "guangdong-pilot@2026.1");
-    assert_eq!(report["passages"], 9);
+    assert_eq!(report["passages"], 10);
     let changes = report["changes"].as_array().unwrap();
     let change = |id: &str| changes.iter().find(|c| c["passage"] == id);
     let z = change(&two_plate.passage.id).expect("the two-plate entry changes under the pilot");
@@ -190,4 +201,33 @@ fn the_demo_decides_every_flow_and_replay_shows_the_pilot_rules() {
     );
     // The clean truck's driver is bound to his vehicle: nothing changes for him.
     assert!(change(&clean.passage.id).is_none(), "{report}");
+}
+
+/// Every check of the rule sets passes and fails as its fixtures say, run as the built
+/// components in the sandbox (`kakou plugin test`).
+#[test]
+fn the_rule_sets_pass_their_fixtures_in_the_sandbox() {
+    for rel in [
+        "plugins/rules/cn-baseline",
+        "plugins/rules/guangdong-pilot",
+        "plugins/rules/weight-check",
+    ] {
+        let dir = common::plugin(rel);
+        let out = Command::new(env!("CARGO_BIN_EXE_kakou"))
+            .args(["plugin", "test"])
+            .arg(&dir)
+            .env(
+                "KAKOU_CACHE_DIR",
+                common::root().join("target/test-artifact-cache"),
+            )
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{rel}: {text}");
+        assert!(text.contains("0 mismatched, 0 errors"), "{rel}: {text}");
+    }
 }

@@ -42,8 +42,12 @@ struct Lane {
 impl Lane {
     /// A truck drives on the scale (the frames settle) and the driver presents the card.
     fn truck(&mut self) {
+        self.truck_weighing(GROSS);
+    }
+
+    fn truck_weighing(&mut self, gross: f64) {
         let mut scale = self.scale.master_clone().unwrap();
-        for kg in [0.0, 12_000.0, 30_000.0, GROSS, GROSS, GROSS, GROSS] {
+        for kg in [0.0, 12_000.0, 30_000.0, gross, gross, gross, gross] {
             scale.write_all(&wire::xk3190::tf0_frame(kg, 0)).unwrap();
             std::thread::sleep(Duration::from_millis(30));
         }
@@ -258,6 +262,45 @@ async fn a_category_c_lane_through_manual_entry_control_orders_congestion_and_wr
     assert_eq!(
         lane.barrier_bytes(),
         wire::modbus::write_single_coil(1, 0, false)
+    );
+    lane.leaves();
+
+    // 1b. Data mismatch: 5 t more than declared → inspection; found wrong, refused.
+    lane.truck_weighing(GROSS + 5_000.0);
+    let m = next_passage(&mut rx).await;
+    assert_eq!(m.record.state, PassageState::Manual);
+    let heavy = m.record.passage.id.clone();
+    kakou(&[
+        "lane", "complete", "--site", site_arg, "--lane", "L01", "--plate", PLATE,
+    ]);
+    let m = next_passage(&mut rx).await;
+    assert_eq!(
+        m.record.state,
+        PassageState::Inspection,
+        "{:?}",
+        m.record.verdict
+    );
+    assert_eq!(
+        check(&m.record, "weight.tolerance"),
+        Some(CheckResult::Fail)
+    );
+    kakou(&[
+        "lane",
+        "inspected",
+        "--site",
+        site_arg,
+        "--lane",
+        "L01",
+        "--passage",
+        &heavy,
+        "--failed",
+        "--note",
+        "5 t of undeclared scrap",
+    ]);
+    let m = next_passage(&mut rx).await;
+    assert_eq!(
+        (m.record.state, m.record.outcome),
+        (PassageState::Inspected, Some(Outcome::Refuse))
     );
     lane.leaves();
 

@@ -195,6 +195,18 @@ pub fn round(s: &Snapshot) -> Result<Vec<Truck>, PlanError> {
     export.on_manual = keyed(&export);
     trucks.push(export);
 
+    let mut heavy_export = b.truck(
+        1,
+        "export, 4 t more than declared",
+        "粤B6N315",
+        Some(("COSU6028454", "22G1")),
+        declared + 4_000.0,
+    )?;
+    heavy_export.on_manual = keyed(&heavy_export);
+    heavy_export.on_inspect =
+        OperatorPlan::Inspected(false, "cargo exceeds the declaration".into());
+    trucks.push(heavy_export);
+
     let mut overweight = b.truck(
         0,
         "overweight: 14.5 t over the declaration",
