@@ -34,14 +34,6 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `kakou run` with a scale and a barrier on ptys; returns once it says it is running.
 fn start(dir: &std::path::Path, bus: &str, tag: &str) -> Daemon {
     common::plugin("plugins/drivers/xk3190");
@@ -239,7 +231,7 @@ fn ptys(dir: &std::path::Path) {
 async fn the_daemon_on_its_embedded_broker() {
     let tmp = tempfile::tempdir().unwrap();
     ptys(tmp.path());
-    let port = free_port();
+    let port = common::free_port();
     let mut daemon = start(
         tmp.path(),
         &format!("broker = \"embedded\"\nlisten = \"127.0.0.1:{port}\""),

@@ -8,7 +8,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -110,18 +110,6 @@ fn certificates(dir: &Path) {
     }
 }
 
-fn mosquitto() -> PathBuf {
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .unwrap_or_else(|| PathBuf::from("mosquitto"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_on_a_tls_broker_with_client_certificates() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,7 +130,7 @@ async fn the_daemon_runs_on_a_tls_broker_with_client_certificates() {
     )
     .unwrap();
     let _broker = Kill(
-        Command::new(mosquitto())
+        Command::new(common::mosquitto())
             .arg("-c")
             .arg(d.join("mosquitto.conf"))
             .stdout(Stdio::null())

@@ -31,14 +31,6 @@ const DRIVERS: &[&str] = &[
     "nmea0183",
 ];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -83,7 +75,12 @@ async fn a_category_a_lane_reads_a_truck_and_opens_the_barrier() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (rfid, plate, boxcam, gps) = (free_port(), free_port(), free_port(), free_port());
+    let (rfid, plate, boxcam, gps) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
     let site = format!(
         r#"
 [site]

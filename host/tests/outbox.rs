@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly, like the tests
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,7 +42,7 @@ impl Broker {
                 *slot = Some(EmbeddedBroker::spawn(exe, addr, None).unwrap());
             }
             Broker::Mosquitto { conf, child } => {
-                let c = Command::new(mosquitto())
+                let c = Command::new(common::mosquitto())
                     .arg("-c")
                     .arg(&*conf)
                     .stdin(Stdio::null())
@@ -84,25 +86,6 @@ impl Drop for Broker {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn mosquitto() -> PathBuf {
-    [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-    .unwrap_or_else(|| PathBuf::from("mosquitto"))
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// What the receiver has applied.
@@ -241,13 +224,19 @@ async fn outage(mut broker: Broker, addr: SocketAddr, dir: &Path, tag: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_broker_restart_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    outage(Broker::Embedded(None), free_addr(), dir.path(), "embedded").await;
+    outage(
+        Broker::Embedded(None),
+        ([127, 0, 0, 1], common::free_port()).into(),
+        dir.path(),
+        "embedded",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_restart_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
+    let addr: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
     let data = dir.path().join("mosquitto");
     std::fs::create_dir_all(&data).unwrap();
     let conf = dir.path().join("mosquitto.conf");

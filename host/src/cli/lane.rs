@@ -123,7 +123,8 @@ impl Keyed {
 /// Operator actions on a lane's passages (sent to the running daemon).
 #[derive(Debug, Subcommand)]
 pub enum LaneCommand {
-    /// Key in missing or wrong readings; the passage is decided again.
+    /// Key in missing or wrong readings; the passage is decided again (also `manual`).
+    #[command(alias = "manual")]
     Complete {
         #[command(flatten)]
         target: Target,

@@ -76,3 +76,24 @@ pub fn weighed(gross_kg: f64) -> kakou_host::sdk::model::Passage {
     }
     p
 }
+
+/// A free TCP port on loopback (free when asked; tests bind it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// The Mosquitto broker binary (Debian puts it in /usr/sbin, which is not always on PATH).
+pub fn mosquitto() -> PathBuf {
+    [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}

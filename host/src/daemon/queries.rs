@@ -1,0 +1,129 @@
+//! Queries over the bus (`kakou/{site}/query`): the same passage queries and statistics as
+//! `kakou query` and `kakou stats`, answered on the requester's reply topic.
+
+use serde::{Deserialize, Serialize};
+
+use crate::query::{
+    PassageQuery, TimeRange, TransitGrouping, UtcOffset, efficiency, find_passages, outcomes,
+    transit_stats,
+};
+use crate::store::Store;
+
+/// What is asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "query", rename_all = "kebab-case")]
+pub enum QueryKind {
+    /// Passages matching criteria (container, plate, station, document, lane, time, outcome,
+    /// state, limit).
+    Passages {
+        /// The criteria.
+        criteria: PassageQuery,
+    },
+    /// One passage in full.
+    Passage {
+        /// Passage id.
+        passage: String,
+    },
+    /// Transit counts by document kind, station, or both.
+    Transit {
+        /// Passages started in this range.
+        #[serde(default)]
+        range: TimeRange,
+        /// `kind`, `station` or `both` (default).
+        #[serde(default)]
+        by: Option<String>,
+    },
+    /// Recognition rate per device, manual-intervention ratio per lane per day.
+    Efficiency {
+        /// Passages started in this range.
+        #[serde(default)]
+        range: TimeRange,
+        /// Days are counted in this offset from UTC, in minutes (default 0).
+        #[serde(default)]
+        utc_offset_minutes: i32,
+    },
+    /// Outcome counts per lane per day, and the inspection and manual queues.
+    Outcomes {
+        /// Passages started in this range.
+        #[serde(default)]
+        range: TimeRange,
+        /// Days are counted in this offset from UTC, in minutes (default 0).
+        #[serde(default)]
+        utc_offset_minutes: i32,
+    },
+}
+
+/// A query message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryRequest {
+    /// What is asked.
+    #[serde(flatten)]
+    pub kind: QueryKind,
+    /// Where the answer goes.
+    pub reply_to: String,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryReply {
+    /// The request's message id.
+    pub request: String,
+    /// Answered.
+    pub ok: bool,
+    /// Why not, when not.
+    pub message: String,
+    /// The result (the JSON of the report or the passages).
+    pub result: serde_json::Value,
+}
+
+/// Answers a query from the store.
+pub fn answer(store: &Store, kind: &QueryKind) -> Result<serde_json::Value, String> {
+    let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|e| e.to_string());
+    match kind {
+        QueryKind::Passages { criteria } => {
+            let found = find_passages(store, criteria).map_err(|e| e.to_string())?;
+            json(Ok(serde_json::json!({
+                "passages": found.passages,
+                "more": found.more,
+            })))
+        }
+        QueryKind::Passage { passage } => match store.passage(passage) {
+            Ok(Some(r)) => json(serde_json::to_value(r)),
+            Ok(None) => Err(format!("no passage {passage:?}")),
+            Err(e) => Err(e.to_string()),
+        },
+        QueryKind::Transit { range, by } => {
+            let by = match by.as_deref() {
+                None | Some("both") => TransitGrouping::Both,
+                Some("kind") => TransitGrouping::Kind,
+                Some("station") => TransitGrouping::Station,
+                Some(other) => {
+                    return Err(format!(
+                        "`by` = {other:?}: expected \"kind\", \"station\" or \"both\""
+                    ));
+                }
+            };
+            let snap = store.snapshot().map_err(|e| e.to_string())?;
+            let report = transit_stats(&snap.view(), *range, by).map_err(|e| e.to_string())?;
+            json(serde_json::to_value(report))
+        }
+        QueryKind::Efficiency {
+            range,
+            utc_offset_minutes,
+        }
+        | QueryKind::Outcomes {
+            range,
+            utc_offset_minutes,
+        } => {
+            let offset = UtcOffset::from_minutes(*utc_offset_minutes).map_err(|e| e.to_string())?;
+            let snap = store.snapshot().map_err(|e| e.to_string())?;
+            if matches!(kind, QueryKind::Efficiency { .. }) {
+                let report = efficiency(&snap.view(), *range, offset).map_err(|e| e.to_string())?;
+                json(serde_json::to_value(report))
+            } else {
+                let report = outcomes(&snap.view(), *range, offset).map_err(|e| e.to_string())?;
+                json(serde_json::to_value(report))
+            }
+        }
+    }
+}
