@@ -12,6 +12,8 @@
 //! - [`query`]: queries and statistics over recorded passages (reads the store, never writes).
 //! - [`sim`]: device simulators over ptys, sockets and HTTP.
 //! - [`daemon`]: starts the bus and the devices and wires them together.
+//! - [`swap`]: hot swap: watches plugin folders, the rule set and the site manifest, swaps in
+//!   what passes the load path, rolls back what keeps faulting.
 //! - [`demo`]: the demo lane.
 //! - [`cli`]: the `kakou` command line (the binary's edge).
 //!
@@ -30,5 +32,6 @@ pub mod plugin;
 pub mod query;
 pub mod sim;
 pub mod store;
+pub mod swap;
 
 pub use kakou_plugin_sdk as sdk;

@@ -17,10 +17,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kakou_host::bus::payload;
+use kakou_host::bus::payload::{self, Envelope};
 use kakou_host::bus::{BusClient, ClientOptions, QoS};
 use kakou_host::config::SiteManifest;
+use kakou_host::daemon::{QueryKind, QueryReply, QueryRequest};
 use kakou_host::lane::PassageMessage;
+use kakou_host::query::PassageQuery;
 use kakou_host::sdk::model::{CheckResult, Outcome};
 use kakou_host::sdk::wire;
 use kakou_host::sim::pty::Pty;
@@ -77,14 +79,6 @@ impl Lane {
         rx.recv_timeout(Duration::from_secs(30))
             .expect("barrier bytes within 30 s")
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `kakou` with arguments; returns stdout, panics with stderr on failure.
@@ -180,7 +174,7 @@ async fn a_category_c_lane_through_manual_entry_control_orders_congestion_and_wr
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let port = free_port();
+    let port = common::free_port();
     let site_path = site(d, port);
     let site_arg = site_path.to_str().unwrap();
     let manifest = SiteManifest::load(&site_path).unwrap();
@@ -457,6 +451,94 @@ async fn a_category_c_lane_through_manual_entry_control_orders_congestion_and_wr
     assert!(
         balances.contains("every two-plate vehicle is written off"),
         "{balances}"
+    );
+
+    // Bad input on the operator topics is refused with its reason; nothing is done with it.
+    let site_id = manifest.site.id.clone();
+    for (topic, body, reason) in [
+        ("lane/L01/manual", "{not json", "not JSON"),
+        (
+            "lane/L01/manual",
+            r#"{"schema":1,"id":"b-2","at_ms":0,"operator":"O-17","action":"release"}"#,
+            "missing field `reason`",
+        ),
+        (
+            "control-order",
+            r#"{"schema":1,"id":"b-3","at_ms":0,"operator":"O-17","action":"revoke","order_id":7,"reason":"x"}"#,
+            "invalid type",
+        ),
+        (
+            "parameter",
+            r#"{"schema":9,"id":"b-4","at_ms":0}"#,
+            "schema 9 is not one this daemon reads",
+        ),
+        (
+            "lane/L09/manual",
+            r#"{"schema":1,"id":"b-5","at_ms":0,"operator":"O-17","action":"cancel","reason":"x"}"#,
+            "on this site",
+        ),
+    ] {
+        let full = format!("kakou/{site_id}/{topic}");
+        bus.publish(&full, body.as_bytes().to_vec(), QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        let refused = loop {
+            let m = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .expect("a rejection within 30 s")
+                .unwrap();
+            if m.topic.ends_with("/rejected") {
+                break String::from_utf8_lossy(&m.payload).into_owned();
+            }
+        };
+        assert!(
+            refused.contains(&full) && refused.contains(reason),
+            "{topic}: {refused}"
+        );
+    }
+
+    // Queries over the bus answer as `kakou query` does.
+    let reply_to = format!("kakou/{site_id}/reply/lanes-test");
+    let request = Envelope::new(
+        "q-1",
+        0,
+        QueryRequest {
+            kind: QueryKind::Passages {
+                criteria: PassageQuery {
+                    plate: Some(PLATE.into()),
+                    ..Default::default()
+                },
+            },
+            reply_to: reply_to.clone(),
+        },
+    );
+    bus.publish(
+        &format!("kakou/{site_id}/query"),
+        request.to_bytes(),
+        QoS::AtLeastOnce,
+        false,
+    )
+    .await
+    .unwrap();
+    let reply = loop {
+        let m = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("a query reply within 30 s")
+            .unwrap();
+        if m.topic == reply_to {
+            break payload::parse::<QueryReply>(&m.topic, &m.payload)
+                .unwrap()
+                .body;
+        }
+    };
+    assert!(reply.ok, "{}", reply.message);
+    assert_eq!(reply.request, "q-1");
+    // Four trucks of 粤E7Q218 (the congested one was backfilled with its plate).
+    assert_eq!(
+        reply.result["passages"].as_array().unwrap().len(),
+        4,
+        "{}",
+        reply.result
     );
 
     let _ = stop.send(true);

@@ -60,6 +60,11 @@ impl Topics {
         format!("{}/parameter", self.root)
     }
 
+    /// Queries and statistics, answered on the requester's reply topic: `kakou/{site}/query`.
+    pub fn query(&self) -> String {
+        format!("{}/query", self.root)
+    }
+
     /// Answers to operators' requests: `kakou/{site}/reply/{client}`.
     pub fn reply(&self, client: &str) -> String {
         format!("{}/reply/{client}", self.root)

@@ -51,6 +51,29 @@ pub struct Site {
     /// Publisher keys whose signed plugins this site loads (`trusted-keys`, files relative to
     /// the manifest, read and checked when the manifest is loaded).
     pub trusted_keys: Vec<PublicKey>,
+    /// When a hot-swapped plugin is rolled back to the version it displaced.
+    pub rollback: Rollback,
+}
+
+/// When a plugin swapped in while the daemon runs is rolled back (docs/hot-swap.md): it is on
+/// probation for its first `probation_calls` calls (over every device or lane using it), and
+/// `after` faults (traps, timeouts, fuel, memory, oversized results) among them bring back the
+/// version it displaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rollback {
+    /// `rollback-after`: faults on probation that roll a new version back; 0 never does.
+    pub after: u32,
+    /// `rollback-probation-calls`: how many first calls of a new version are on probation.
+    pub probation_calls: u64,
+}
+
+impl Default for Rollback {
+    fn default() -> Self {
+        Rollback {
+            after: 3,
+            probation_calls: 1000,
+        }
+    }
 }
 
 impl Site {
@@ -330,6 +353,19 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
         plugins: base.join(raw.site.plugins.unwrap_or_else(|| "plugins".into())),
         allow_dev_plugins: raw.site.allow_dev_plugins,
         trusted_keys,
+        rollback: Rollback {
+            after: raw.site.rollback_after.unwrap_or(Rollback::default().after),
+            probation_calls: match raw.site.rollback_probation_calls {
+                Some(n) if *n.get_ref() == 0 => {
+                    return Err(err(
+                        n.span(),
+                        "site `rollback-probation-calls` = 0: expected at least 1 (to never roll back, set `rollback-after = 0`)".into(),
+                    ));
+                }
+                Some(n) => n.into_inner(),
+                None => Rollback::default().probation_calls,
+            },
+        },
     };
     let bus = match raw.bus {
         None => BusConfig {
@@ -522,6 +558,8 @@ struct RawSite {
     allow_dev_plugins: bool,
     #[serde(default)]
     trusted_keys: Vec<Spanned<String>>,
+    rollback_after: Option<u32>,
+    rollback_probation_calls: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]

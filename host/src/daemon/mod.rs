@@ -2,6 +2,10 @@
 //! broker or a connection to an external one), the device layer, and wires them: device
 //! events out to their topics, commands in from theirs, bad input refused with a reason.
 
+mod queries;
+
+pub use queries::{QueryKind, QueryReply, QueryRequest};
+
 use std::path::PathBuf;
 
 use kakou_plugin_sdk::model::{Command, Reading, Severity};
@@ -229,6 +233,7 @@ pub async fn run(
     ));
     bus.subscribe(&topics.outbox_ack(), QoS::AtLeastOnce)
         .await?;
+    bus.subscribe(&topics.query(), QoS::AtLeastOnce).await?;
     let command_filter = format!("{}/lane/+/device/+/command", topics.root());
     bus.subscribe(&command_filter, QoS::AtLeastOnce).await?;
     bus.subscribe(&topics.platform("records"), QoS::AtLeastOnce)
@@ -254,12 +259,17 @@ pub async fn run(
     );
 
     let (events_tx, mut events) = mpsc::channel::<DeviceEvent>(4096);
-    let layer = DeviceLayer::start(&manifest, &runtime, events_tx).await?;
+    // A device whose driver is not installed yet waits for it: the hot swap brings it in.
+    let waiting = crate::device::StartOptions {
+        wait_for_missing_drivers: true,
+    };
+    let layer = DeviceLayer::start_with(&manifest, &runtime, events_tx, waiting).await?;
 
     // The lanes decide only when the site names its rule set; without one the daemon is a
     // device gateway (readings and commands on the bus).
     let (lane_events_tx, mut lane_events) = mpsc::channel::<LaneEvent>(4096);
     let mut lanes: HashMap<String, Lane> = HashMap::new();
+    let mut lane_ctx = None;
     let mut lane_tasks = Vec::new();
     if let Some(ruleset) = ruleset {
         tracing::info!("rule set {} decides", ruleset.id());
@@ -287,6 +297,7 @@ pub async fn run(
                 shutdown.clone(),
             );
             lanes.insert(lane.id.clone(), handle);
+            lane_ctx = Some(ctx.clone());
             lane_tasks.push(task);
         }
         bus.subscribe(
@@ -299,6 +310,14 @@ pub async fn run(
         bus.subscribe(&topics.parameter(), QoS::AtLeastOnce).await?;
     }
     drop(lane_events_tx);
+
+    // Hot swap: plugin folders, the rule set file and this manifest are watched from here on.
+    let (swap_tx, mut swap_events) = mpsc::channel::<crate::swap::SwapEvent>(256);
+    let swap = crate::swap::spawn(
+        crate::swap::SwapSetup::new(&manifest, &runtime, &layer, lane_ctx),
+        swap_tx,
+        shutdown.clone(),
+    );
 
     loop {
         tokio::select! {
@@ -316,6 +335,20 @@ pub async fn run(
                 publish_event(&bus, &topics, &mut ids, e).await;
             }
             Some(e) = lane_events.recv() => publish_lane_event(&bus, &topics, &mut ids, e).await,
+            Some(e) = swap_events.recv() => {
+                let alarm = AlarmMessage {
+                    code: e.code().into(),
+                    lane: e.device().map(|(l, _)| l.to_owned()),
+                    device: e.device().map(|(_, d)| d.to_owned()),
+                    passage: None,
+                    severity: e.severity(),
+                    message: e.to_string(),
+                };
+                let bytes = Envelope::new(ids.next(), now_ms(), alarm).to_bytes();
+                if let Err(err) = bus.publish(&topics.alarm(), bytes, QoS::AtLeastOnce, false).await {
+                    tracing::warn!("{err}");
+                }
+            }
             Some(m) = incoming.recv() => {
                 let handled = if m.topic == topics.platform("records") {
                     handle_platform(&store, &bus, &topics, &mut ids, &m.topic, &m.payload).await
@@ -323,6 +356,8 @@ pub async fn run(
                     handle_operator(&lanes, &topics, &m.topic, &m.payload).await
                 } else if m.topic == topics.control_order() || m.topic == topics.parameter() {
                     handle_site_action(&store, &bus, &mut ids, &m.topic, &m.payload).await
+                } else if m.topic == topics.query() {
+                    handle_query(&store, &bus, &mut ids, &m.topic, &m.payload).await
                 } else if m.topic == topics.outbox_ack() {
                     payload::parse::<outbox::AckMessage>(&m.topic, &m.payload)
                         .map(|a| { let _ = acks_tx.send(a.body.acknowledges); })
@@ -361,6 +396,7 @@ pub async fn run(
     for t in lane_tasks {
         let _ = t.await;
     }
+    swap.abort();
     layer.shutdown().await;
     let _ = outbox.await;
     // Give the last publishes a moment to leave before the connection closes.
@@ -531,6 +567,43 @@ async fn handle_site_action(
         }
         Err(e) => Err(format!("message {} on {topic}: {e}", m.id)),
     }
+}
+
+/// Answers a query on the requester's reply topic.
+async fn handle_query(
+    store: &Store,
+    bus: &BusClient,
+    ids: &mut Ids,
+    topic: &str,
+    payload: &[u8],
+) -> Result<(), String> {
+    let m: Envelope<QueryRequest> = payload::parse(topic, payload).map_err(|e| e.to_string())?;
+    // Statistics over a long range read many passages: off the daemon's loop.
+    let (store2, kind) = (store.clone(), m.body.kind.clone());
+    let result = tokio::task::spawn_blocking(move || queries::answer(&store2, &kind))
+        .await
+        .map_err(|e| format!("query {}: {e}", m.id))?;
+    let reply = match &result {
+        Ok(v) => QueryReply {
+            request: m.id.clone(),
+            ok: true,
+            message: String::new(),
+            result: v.clone(),
+        },
+        Err(e) => QueryReply {
+            request: m.id.clone(),
+            ok: false,
+            message: e.clone(),
+            result: serde_json::Value::Null,
+        },
+    };
+    let bytes = Envelope::new(ids.next(), now_ms(), reply).to_bytes();
+    bus.publish(&m.body.reply_to, bytes, QoS::AtLeastOnce, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    result
+        .map(drop)
+        .map_err(|e| format!("query {} on {topic}: {e}", m.id))
 }
 
 /// Applies a command message; the error is the reason it was refused.

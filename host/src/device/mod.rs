@@ -2,9 +2,12 @@
 //! counters, and the commands sent to it.
 //!
 //! Owns links ([`transport`]), the per-device task that feeds bytes to the driver and turns its
-//! output into [`DeviceEvent`]s ([`runner`]), and device statistics and equipment files
-//! ([`DeviceStats`]). It does not assemble passages or know about the bus or store: events go
-//! to whoever holds the receiving end of the channel given to [`DeviceLayer::start`].
+//! output into [`DeviceEvent`]s ([`runner`]), device statistics and equipment files
+//! ([`DeviceStats`]), and the driver swap on one device ([`DeviceHandle::swap_driver`]: the new
+//! decoder takes over between two feeds, first fed what the old one had not consumed). It does
+//! not assemble passages, know about the bus or store, or decide what to swap (that is
+//! `crate::swap`'s): events go to whoever holds the receiving end of the channel given to
+//! [`DeviceLayer::start`].
 
 mod runner;
 mod stats;
@@ -15,11 +18,11 @@ use std::sync::{Arc, Mutex};
 
 use kakou_plugin_sdk::model::{Command, Reading, Rejected};
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::SiteManifest;
-use crate::plugin::{CallError, DriverPlugin, LoadError, Runtime};
+use crate::plugin::{CallError, DriverInstance, DriverPlugin, LoadError, Runtime};
 pub use stats::DeviceStats;
 
 /// Something a device did.
@@ -116,6 +119,36 @@ pub enum DeviceError {
     },
 }
 
+/// What a driver swap on one device did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverSwap {
+    /// The driver that ran before (`name@version`); none when the device was waiting for one.
+    pub previous: Option<String>,
+    /// The driver running now.
+    pub current: String,
+    /// Bytes the old decoder had not consumed (a frame cut by the swap), handed back by its
+    /// `drain()` and fed to the new decoder before any byte that arrived after them.
+    pub carried_bytes: usize,
+    /// Readings the new decoder made of those bytes.
+    pub carried_readings: usize,
+    /// Why the old decoder's unconsumed bytes were lost, when its `drain()` call faulted.
+    pub lost: Option<String>,
+}
+
+/// A swap handed to a device's task.
+pub(crate) struct SwapRequest {
+    pub(crate) instance: DriverInstance,
+    pub(crate) reply: oneshot::Sender<DriverSwap>,
+}
+
+impl std::fmt::Debug for SwapRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwapRequest")
+            .field("plugin", &self.instance.plugin().id())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A running device, as seen from outside its task.
 #[derive(Debug, Clone)]
 pub struct DeviceHandle {
@@ -124,6 +157,7 @@ pub struct DeviceHandle {
     /// Device id.
     pub device: String,
     commands: mpsc::Sender<Command>,
+    swaps: mpsc::Sender<SwapRequest>,
     stats: Arc<Mutex<DeviceStats>>,
 }
 
@@ -132,11 +166,39 @@ impl DeviceHandle {
     pub fn stats(&self) -> DeviceStats {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Replaces the device's decoder with `instance`, inside the device's task, between two
+    /// feeds: the old decoder's unconsumed bytes (`drain`) go to the new one first, then every
+    /// byte that arrived meanwhile, in order, so no frame is lost or decoded twice. Returns
+    /// once the new decoder is in place.
+    pub async fn swap_driver(&self, instance: DriverInstance) -> Result<DriverSwap, DeviceError> {
+        let stopped = || DeviceError::Stopped {
+            lane: self.lane.clone(),
+            device: self.device.clone(),
+        };
+        let (reply, done) = oneshot::channel();
+        self.swaps
+            .send(SwapRequest { instance, reply })
+            .await
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())
+    }
+}
+
+/// How [`DeviceLayer::start_with`] treats a device whose driver is not installed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartOptions {
+    /// A device whose driver folder (`plugins/drivers/<name>/plugin.toml`) does not exist
+    /// starts without a driver, offline and waiting for it (its bytes are counted and rejected),
+    /// instead of stopping the start; a hot swap brings the driver in when it lands. A driver
+    /// that is there but refused still stops the start.
+    pub wait_for_missing_drivers: bool,
 }
 
 /// Every configured device, running.
 pub struct DeviceLayer {
     devices: BTreeMap<(String, String), DeviceHandle>,
+    drivers: BTreeMap<String, DriverPlugin>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -149,15 +211,32 @@ impl DeviceLayer {
         runtime: &Runtime,
         events: mpsc::Sender<DeviceEvent>,
     ) -> Result<Self, DeviceError> {
+        Self::start_with(manifest, runtime, events, StartOptions::default()).await
+    }
+
+    /// [`start`](Self::start), with devices whose driver is not installed waiting for it when
+    /// `options` say so.
+    pub async fn start_with(
+        manifest: &SiteManifest,
+        runtime: &Runtime,
+        events: mpsc::Sender<DeviceEvent>,
+        start: StartOptions,
+    ) -> Result<Self, DeviceError> {
         let options = manifest.site.load_options();
         let mut drivers: BTreeMap<String, DriverPlugin> = BTreeMap::new();
         let mut prepared = Vec::new();
         for lane in &manifest.lanes {
             for dev in &lane.devices {
+                let dir = manifest.site.plugins.join("drivers").join(&dev.driver);
                 let plugin = match drivers.get(&dev.driver) {
                     Some(p) => p.clone(),
+                    None if start.wait_for_missing_drivers
+                        && !dir.join(crate::plugin::manifest::FILE_NAME).exists() =>
+                    {
+                        prepared.push((lane.id.clone(), dev.clone(), None));
+                        continue;
+                    }
                     None => {
-                        let dir = manifest.site.plugins.join("drivers").join(&dev.driver);
                         let p = runtime.load_driver(&dir, &options).map_err(|source| {
                             DeviceError::Driver {
                                 lane: lane.id.clone(),
@@ -177,7 +256,7 @@ impl DeviceLayer {
                         device: dev.id.clone(),
                         source,
                     })?;
-                prepared.push((lane.id.clone(), dev.clone(), instance));
+                prepared.push((lane.id.clone(), dev.clone(), Some(instance)));
             }
         }
         // Pushed events (camera posts) are kept next to the store.
@@ -191,11 +270,13 @@ impl DeviceLayer {
         let mut devices = BTreeMap::new();
         let mut tasks = Vec::new();
         for (lane, dev, instance) in prepared {
-            let stats = Arc::new(Mutex::new(DeviceStats::new(
-                &dev,
-                instance.plugin().manifest().id(),
-            )));
+            let driver_id = match &instance {
+                Some(i) => i.plugin().id(),
+                None => format!("{} (not installed)", dev.driver),
+            };
+            let stats = Arc::new(Mutex::new(DeviceStats::new(&dev, driver_id)));
             let (commands, command_rx) = mpsc::channel(16);
+            let (swaps, swap_rx) = mpsc::channel(1);
             let spool = spool_root.join(&lane).join(&dev.id);
             let link = transport::open(
                 &dev.transport,
@@ -206,10 +287,12 @@ impl DeviceLayer {
             let task = runner::Runner {
                 lane: lane.as_str().into(),
                 device: dev.id.as_str().into(),
+                driver_dir: manifest.site.plugins.join("drivers").join(&dev.driver),
                 config: dev.clone(),
                 driver: instance,
                 link,
                 commands: command_rx,
+                swaps: swap_rx,
                 events: events.clone(),
                 stats: stats.clone(),
                 shutdown: shutdown_rx.clone(),
@@ -221,15 +304,22 @@ impl DeviceLayer {
                     lane,
                     device: dev.id.clone(),
                     commands,
+                    swaps,
                     stats,
                 },
             );
         }
         Ok(DeviceLayer {
             devices,
+            drivers,
             shutdown,
             tasks,
         })
+    }
+
+    /// The driver plugins loaded at start, by name (a device waiting for its driver has none).
+    pub fn drivers(&self) -> &BTreeMap<String, DriverPlugin> {
+        &self.drivers
     }
 
     /// A device by lane and id.

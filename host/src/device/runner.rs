@@ -2,7 +2,13 @@
 //!
 //! Driver calls run inline on the task: each is bounded by the plugin's fuel and deadline, and
 //! every device has its own task, so a slow or flooding device costs only its own time.
+//!
+//! A driver swap ([`SwapRequest`]) is handled by the same task, between two link events: the
+//! old decoder's unconsumed bytes (`drain`) are fed to the new decoder, and every byte that
+//! arrived meanwhile waits in the link's channel for the new decoder, so none slips between
+//! the two and no frame is decoded twice.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::transport::{Link, LinkEvent};
-use super::{DeviceEvent, DeviceEventKind, DeviceStats, now_ms};
+use super::{DeviceEvent, DeviceEventKind, DeviceStats, DriverSwap, SwapRequest, now_ms};
 use crate::config::DeviceConfig;
 use crate::plugin::DriverInstance;
 
@@ -21,10 +27,14 @@ const NEVER: Duration = Duration::from_secs(86_400 * 365);
 pub(super) struct Runner {
     pub(super) lane: Arc<str>,
     pub(super) device: Arc<str>,
+    /// Where the device's driver is installed (for the message while it is missing).
+    pub(super) driver_dir: PathBuf,
     pub(super) config: DeviceConfig,
-    pub(super) driver: DriverInstance,
+    /// None while the device waits for its driver to be installed.
+    pub(super) driver: Option<DriverInstance>,
     pub(super) link: Link,
     pub(super) commands: mpsc::Receiver<Command>,
+    pub(super) swaps: mpsc::Receiver<SwapRequest>,
     pub(super) events: mpsc::Sender<DeviceEvent>,
     pub(super) stats: Arc<Mutex<DeviceStats>>,
     pub(super) shutdown: watch::Receiver<bool>,
@@ -34,6 +44,7 @@ pub(super) struct Runner {
 enum Wake {
     Link(Option<LinkEvent>),
     Command(Option<Command>),
+    Swap(SwapRequest),
     Poll,
     Silence,
     Close,
@@ -140,12 +151,38 @@ impl Runner {
         if bytes.is_empty() {
             return;
         }
+        if self.driver.is_none() {
+            self.reject(Rejected {
+                reason: format!("no driver: {}", self.waiting()),
+                bytes: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            })
+            .await;
+            return;
+        }
         if !self.stats().online {
             let link = self.stats().transport.clone();
             self.set_online(true, format!("receiving on {link}")).await;
         }
-        match self.driver.feed(&bytes) {
+        self.decode(&bytes).await;
+    }
+
+    /// Why the device has no driver.
+    fn waiting(&self) -> String {
+        format!(
+            "waiting for driver `{}` to be installed in {}",
+            self.config.driver,
+            self.driver_dir.display()
+        )
+    }
+
+    /// Feeds bytes to the driver and sends out what it made of them; returns the readings.
+    async fn decode(&mut self, bytes: &[u8]) -> usize {
+        let Some(driver) = self.driver.as_mut() else {
+            return 0;
+        };
+        match driver.feed(bytes) {
             Ok(out) => {
+                let n = out.readings.len();
                 for r in out.rejected {
                     self.reject(r).await;
                 }
@@ -157,22 +194,66 @@ impl Runner {
                     }
                     self.emit(DeviceEventKind::Reading { reading }).await;
                 }
+                n
             }
             Err(e) => {
                 // The bytes of a faulted call are lost with the instance.
                 self.reject(Rejected {
                     reason: format!("driver fault: {}", e.kind),
-                    bytes: bytes.len() as u32,
+                    bytes: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
                 })
                 .await;
                 self.fault(e.to_string()).await;
+                0
             }
         }
     }
 
+    /// Puts a new decoder in place: the old one's unconsumed bytes go to it first.
+    async fn on_swap(&mut self, request: SwapRequest) {
+        let SwapRequest { instance, reply } = request;
+        let current = instance.plugin().id();
+        let (previous, carried, lost) = match self.driver.replace(instance) {
+            None => (None, Vec::new(), None),
+            Some(mut old) => match old.drain() {
+                Ok(bytes) => (Some(old.plugin().id()), bytes, None),
+                Err(e) => (Some(old.plugin().id()), Vec::new(), Some(e.to_string())),
+            },
+        };
+        self.stats().driver = current.clone();
+        if let Some(reason) = &lost {
+            // What the old decoder held is gone with its instance.
+            self.fault(reason.clone()).await;
+        }
+        let carried_readings = if carried.is_empty() {
+            0
+        } else {
+            self.decode(&carried).await
+        };
+        tracing::info!(
+            lane = %self.lane,
+            device = %self.device,
+            "driver {} -> {current}: {} unconsumed bytes carried over, {carried_readings} readings from them",
+            previous.as_deref().unwrap_or("(none)"),
+            carried.len()
+        );
+        let _ = reply.send(DriverSwap {
+            previous,
+            current,
+            carried_bytes: carried.len(),
+            carried_readings,
+            lost,
+        });
+    }
+
     async fn on_command(&mut self, command: Command, pending_close: &mut Option<Instant>) {
         let cause = format!("{command:?}");
-        match self.driver.encode(&command) {
+        let Some(driver) = self.driver.as_mut() else {
+            let why = format!("command {cause} not sent: {}", self.waiting());
+            self.fault(why).await;
+            return;
+        };
+        match driver.encode(&command) {
             Ok(bytes) => {
                 self.send(bytes, cause).await;
                 if let Command::Pulse(ms) = command {
@@ -183,13 +264,22 @@ impl Runner {
         }
     }
 
-    pub(super) async fn run(mut self) {
-        let poll_every = self
-            .driver
+    /// How often the driver wants the device polled, if at all.
+    fn poll_every(&self) -> Option<Duration> {
+        self.driver
+            .as_ref()?
             .plugin()
             .description()
             .poll_interval_ms
-            .map(|ms| Duration::from_millis(u64::from(ms.max(10))));
+            .map(|ms| Duration::from_millis(u64::from(ms.max(10))))
+    }
+
+    pub(super) async fn run(mut self) {
+        if self.driver.is_none() {
+            let why = self.waiting();
+            self.set_online(false, why).await;
+        }
+        let mut poll_every = self.poll_every();
         let mut next_poll = Instant::now() + poll_every.unwrap_or(NEVER);
         let mut silence_at = Instant::now() + NEVER;
         let mut pending_close: Option<Instant> = None;
@@ -204,6 +294,7 @@ impl Runner {
             let wake = tokio::select! {
                 event = self.link.events.recv() => Wake::Link(event),
                 command = self.commands.recv() => Wake::Command(command),
+                Some(swap) = self.swaps.recv() => Wake::Swap(swap),
                 _ = sleep_until(next_poll), if poll_every.is_some() => Wake::Poll,
                 _ = sleep_until(silence_at) => Wake::Silence,
                 _ = sleep_until(close_at), if pending_close.is_some() => Wake::Close,
@@ -229,10 +320,15 @@ impl Runner {
                     self.set_online(false, reason).await;
                 }
                 Wake::Command(Some(c)) => self.on_command(c, &mut pending_close).await,
+                Wake::Swap(request) => {
+                    self.on_swap(request).await;
+                    poll_every = self.poll_every();
+                    next_poll = Instant::now() + poll_every.unwrap_or(NEVER);
+                }
                 Wake::Poll => {
                     next_poll = Instant::now() + poll_every.unwrap_or(NEVER);
-                    if link_up {
-                        match self.driver.poll() {
+                    if link_up && let Some(driver) = self.driver.as_mut() {
+                        match driver.poll() {
                             Ok(Some(bytes)) => self.send(bytes, "poll".into()).await,
                             Ok(None) => {}
                             Err(e) => self.fault(e.to_string()).await,

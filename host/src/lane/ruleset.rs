@@ -103,6 +103,11 @@ impl RuleSet {
         self.manifest.id()
     }
 
+    /// Its plugins, in composition order (the hot swap watches their faults).
+    pub fn plugins(&self) -> &[RulesPlugin] {
+        &self.plugins
+    }
+
     /// Its plugins as `name@version`.
     pub fn decided_by(&self) -> Vec<PluginVersion> {
         self.plugins

@@ -1,13 +1,21 @@
 //! Compiled components cached on disk, keyed by the component's digest and the engine's
 //! compatibility hash, so a restart or a second daemon does not compile again.
 //!
-//! Files are written to a temporary name and renamed into place, so a reader never sees half an
-//! artifact, and they are read into memory rather than mapped, so a file changed on disk cannot
-//! fault a running daemon. The cache directory must be writable only by the
-//! daemon's user: its files are loaded as native code.
+//! An artifact is never changed in place. Its path is derived from what it holds (the
+//! component's sha256 and the engine's compatibility hash), so a new version of a plugin (a hot
+//! swap) is always a new file beside the old one. Each write goes to a temporary name unique to
+//! the writing process and call (two loads of the same plugin at once, say a hot swap's
+//! background load and another load, never write the same temporary file), is synced, and is
+//! renamed into place: a reader sees the old file or the whole new one, never half of one, and
+//! a rename replaces the directory entry, not the bytes an earlier reader opened. Artifacts are
+//! read into memory rather than mapped, so even a file changed on disk behind the daemon's back
+//! cannot fault a running plugin. The cache directory must be writable only by the daemon's
+//! user: its files are loaded as native code.
 
 use std::hash::{Hash, Hasher};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -85,17 +93,31 @@ impl ArtifactCache {
             .map_err(|e| format!("{e:#}"))
     }
 
+    /// Writes an artifact: a fresh temporary file, synced, renamed over `path`.
     fn store(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        static WRITES: AtomicU64 = AtomicU64::new(0);
         std::fs::create_dir_all(&self.dir)?;
         let tmp = self.dir.join(format!(
-            ".{}.{}.tmp",
+            ".{}.{}-{}.tmp",
             path.file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("artifact"),
-            std::process::id()
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(bytes)?;
+                f.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 }
 
@@ -109,4 +131,64 @@ fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // its own cache directory, which must not be writable by others (module docs). Wasmtime
     // additionally checks the artifact's header and compatibility before using it.
     unsafe { Component::deserialize(engine, &bytes) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_artifact_is_replaced_by_rename_never_rewritten_in_place() {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::new(dir.path().join("artifacts"));
+        let path = cache.dir.join("k.cwasm");
+        cache.store(&path, b"first").unwrap();
+        let before = std::fs::metadata(&path).unwrap().ino();
+        // A reader holding the old file keeps the old bytes whatever is stored after it.
+        let mut held = std::fs::File::open(&path).unwrap();
+        cache.store(&path, b"second, longer").unwrap();
+        assert_ne!(
+            std::fs::metadata(&path).unwrap().ino(),
+            before,
+            "a new file"
+        );
+        let mut old = String::new();
+        held.read_to_string(&mut old).unwrap();
+        assert_eq!(old, "first");
+        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+        // No temporary file is left behind.
+        let names: Vec<String> = std::fs::read_dir(&cache.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["k.cwasm"]);
+    }
+
+    #[test]
+    fn concurrent_writes_of_one_artifact_never_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::new(dir.path().to_path_buf());
+        let path = dir.path().join("same.cwasm");
+        let threads: Vec<_> = (0..8u8)
+            .map(|i| {
+                let (cache, path) = (cache.clone(), path.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..20 {
+                        cache.store(&path, &vec![i; 256 * 1024]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 256 * 1024);
+        assert!(
+            bytes.iter().all(|b| *b == bytes[0]),
+            "one writer's bytes only"
+        );
+    }
 }

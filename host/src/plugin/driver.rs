@@ -13,7 +13,7 @@ use super::bindings::driver_world::{Driver, DriverPre};
 use super::error::{CallError, CallErrorKind};
 use super::loader::{Inner, Pre, Shared};
 use super::manifest::PluginManifest;
-use super::sandbox::{Clocks, Sandbox, classify};
+use super::sandbox::{Clocks, Sandbox, classify, off_executor};
 
 /// A loaded driver plugin: opens one [`DriverInstance`] per device.
 #[derive(Clone)]
@@ -35,6 +35,31 @@ impl DriverPlugin {
                 unreachable!("DriverPlugin is only built from a driver")
             }
         }
+    }
+
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        self.inner.manifest.id()
+    }
+
+    /// sha256 of its component, hex.
+    pub fn digest_hex(&self) -> String {
+        hex::encode(self.inner.digest)
+    }
+
+    /// Calls made into it since it was loaded, over all its instances.
+    pub fn calls(&self) -> u64 {
+        self.inner.counters.calls()
+    }
+
+    /// Calls that faulted since it was loaded, over all its instances.
+    pub fn faults(&self) -> u64 {
+        self.inner.counters.faults()
+    }
+
+    /// Whether `other` is the same plugin: the same component and the same manifest.
+    pub fn same_as(&self, other: &DriverPlugin) -> bool {
+        self.inner.digest == other.inner.digest && self.inner.manifest == other.inner.manifest
     }
 
     /// Opens a decoder for one device. `settings` are laid over the manifest's defaults.
@@ -71,23 +96,22 @@ pub(crate) fn describe(
     };
     let mut store = Sandbox::store(&shared.engine, manifest, Clocks::Real, None);
     Sandbox::arm(&mut store, &manifest.limits, shared.tick);
-    let bindings = pre.instantiate(&mut store).map_err(|e| {
+    let bindings = off_executor(|| pre.instantiate(&mut store)).map_err(|e| {
         fail(classify(
             &e,
             &manifest.limits,
             store.data_mut().take_stderr(),
         ))
     })?;
-    let d = bindings
-        .kakou_plugin_decoding()
-        .call_describe(&mut store)
-        .map_err(|e| {
+    let d = off_executor(|| bindings.kakou_plugin_decoding().call_describe(&mut store)).map_err(
+        |e| {
             fail(classify(
                 &e,
                 &manifest.limits,
                 store.data_mut().take_stderr(),
             ))
-        })?;
+        },
+    )?;
     Ok(d.mirror())
 }
 
@@ -132,18 +156,17 @@ impl DriverInstance {
             let manifest = &inner.manifest;
             let mut store = Sandbox::store(&inner.shared.engine, manifest, Clocks::Real, None);
             Sandbox::arm(&mut store, &manifest.limits, inner.shared.tick);
-            let instantiated = self
-                .plugin
-                .pre()
-                .instantiate(&mut store)
-                .and_then(|bindings| {
+            let (pre, settings) = (self.plugin.pre(), &self.settings);
+            let instantiated = off_executor(|| {
+                pre.instantiate(&mut store).and_then(|bindings| {
                     let settings: Vec<super::bindings::wit_types::Setting> =
-                        self.settings.clone().mirror();
+                        settings.clone().mirror();
                     let opened = bindings
                         .kakou_plugin_decoding()
                         .call_open(&mut store, &settings)?;
                     Ok((bindings, opened))
-                });
+                })
+            });
             match instantiated {
                 Ok((bindings, Ok(decoder))) => {
                     self.live = Some(Live {
@@ -168,17 +191,31 @@ impl DriverInstance {
         })
     }
 
-    /// Runs one call with fuel and deadline armed; a fault discards the instance.
-    fn call<R>(
+    /// Runs one call with fuel and deadline armed; a fault discards the instance. Every call is
+    /// counted, and every fault reported, on the plugin (see [`super::health`]).
+    fn call<R: Send>(
         &mut self,
         size: impl Fn(&R) -> usize,
-        f: impl FnOnce(&mut Store<Sandbox>, &Driver, ResourceAny) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<Sandbox>, &Driver, ResourceAny) -> wasmtime::Result<R> + Send,
+    ) -> Result<R, CallError> {
+        let number = self.plugin.inner.begin_call();
+        let result = self.call_inner(size, f);
+        if let Err(e) = &result {
+            self.plugin.inner.call_failed(number, e);
+        }
+        result
+    }
+
+    fn call_inner<R: Send>(
+        &mut self,
+        size: impl Fn(&R) -> usize,
+        f: impl FnOnce(&mut Store<Sandbox>, &Driver, ResourceAny) -> wasmtime::Result<R> + Send,
     ) -> Result<R, CallError> {
         let limits = self.plugin.inner.manifest.limits;
         let tick = self.plugin.inner.shared.tick;
         let live = self.live()?;
         Sandbox::arm(&mut live.store, &limits, tick);
-        let result = f(&mut live.store, &live.bindings, live.decoder);
+        let result = off_executor(|| f(&mut live.store, &live.bindings, live.decoder));
         let data = live.store.data_mut();
         data.report_dropped_logs();
         let stderr = data.take_stderr();

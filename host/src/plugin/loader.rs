@@ -15,6 +15,7 @@ use super::bindings::{driver_world, rules_world};
 use super::cache::{ArtifactCache, CacheOutcome};
 use super::driver::DriverPlugin;
 use super::error::{LoadError, LoadStep};
+use super::health::{Counters, FaultNotice, ObserverSlot};
 use super::manifest::{PluginKind, PluginManifest};
 use super::rules::RulesPlugin;
 use super::sandbox::Sandbox;
@@ -103,6 +104,8 @@ pub(crate) struct Shared {
     pub(crate) driver_linker: Linker<Sandbox>,
     pub(crate) rules_linker: Linker<Sandbox>,
     pub(crate) tick: Duration,
+    /// Told of every plugin fault (see [`Runtime::observe_faults`]).
+    pub(crate) observer: ObserverSlot,
     stop: Arc<AtomicBool>,
 }
 
@@ -164,6 +167,7 @@ impl Runtime {
                 driver_linker,
                 rules_linker,
                 tick: TICK,
+                observer: ObserverSlot::default(),
                 stop,
             }),
             cache: cache_dir.map(ArtifactCache::new),
@@ -180,6 +184,15 @@ impl Runtime {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
         Some(base.join("kakou").join("artifacts"))
+    }
+
+    /// Has `observer` told of every fault (trap, timeout, fuel, memory, oversized result,
+    /// undeclared capability, failed rebuild) of every plugin this runtime loaded or loads, as
+    /// it happens, on the faulting caller's thread. One observer per runtime: setting another
+    /// replaces it. The hot-swap supervisor uses it to roll back a new version that keeps
+    /// faulting.
+    pub fn observe_faults(&self, observer: impl Fn(&FaultNotice) + Send + Sync + 'static) {
+        self.shared.observer.set(Some(Arc::new(observer)));
     }
 
     /// Runs the load path on a plugin folder.
@@ -351,6 +364,7 @@ impl Runtime {
                 pre,
                 description,
                 imports: shape.imports,
+                counters: Counters::default(),
             }),
         })
     }
@@ -482,6 +496,25 @@ pub(crate) struct Inner {
     pub(crate) pre: Pre,
     pub(crate) description: Description,
     pub(crate) imports: Vec<String>,
+    pub(crate) counters: Counters,
+}
+
+impl Inner {
+    /// Counts a call starting; returns its number.
+    pub(crate) fn begin_call(&self) -> u64 {
+        self.counters.begin()
+    }
+
+    /// Counts a failed call (when it is the plugin's fault) and tells the runtime's observer.
+    pub(crate) fn call_failed(&self, call: u64, error: &super::error::CallError) {
+        self.counters.failed(
+            &self.shared.observer,
+            call,
+            &self.digest,
+            &self.manifest.name,
+            error,
+        );
+    }
 }
 
 /// A plugin that passed the load path: compiled, linked and described.
@@ -518,6 +551,18 @@ impl LoadedPlugin {
     /// The component's imports.
     pub fn imports(&self) -> &[String] {
         &self.inner.imports
+    }
+    /// Calls made into it since it was loaded (all instances).
+    pub fn calls(&self) -> u64 {
+        self.inner.counters.calls()
+    }
+    /// Calls that faulted since it was loaded (all instances).
+    pub fn faults(&self) -> u64 {
+        self.inner.counters.faults()
+    }
+    /// Whether `other` is the same plugin: the same component and the same manifest.
+    pub fn same_as(&self, other: &LoadedPlugin) -> bool {
+        self.inner.digest == other.inner.digest && self.inner.manifest == other.inner.manifest
     }
     /// As a driver, when it is one.
     pub fn into_driver(self) -> Option<DriverPlugin> {

@@ -6,8 +6,10 @@
 //! driver instances ([`driver`]) and fresh-per-call rule evaluations ([`rules`]), and the
 //! supply chain: building plugin crates ([`build`]), publisher keys and signatures
 //! ([`signing`]), sealed and signed packages ([`package`]), new plugin crates ([`scaffold`])
-//! and fixture tests of built components ([`fixtures`]). It does not know about devices, lanes, the bus or the store: callers hand it
-//! bytes, passages and a [`Lookups`](kakou_plugin_sdk::Lookups) and get typed results back.
+//! and fixture tests of built components ([`fixtures`]), and the call and fault counts a
+//! hot-swap supervisor watches ([`health`]). It does not know about devices, lanes, the bus or
+//! the store: callers hand it bytes, passages and a [`Lookups`](kakou_plugin_sdk::Lookups) and
+//! get typed results back. Watching plugin folders and swapping what runs is `crate::swap`'s.
 //!
 //! A plugin's fault (trap, timeout, fuel, memory, oversized result, undeclared capability) ends
 //! that one call with a [`CallError`] naming the plugin; the next call runs on a fresh instance.
@@ -19,6 +21,7 @@ mod cache;
 pub mod driver;
 mod error;
 pub mod fixtures;
+pub mod health;
 pub mod loader;
 pub mod manifest;
 pub mod package;
@@ -30,6 +33,7 @@ pub mod signing;
 pub use cache::CacheOutcome;
 pub use driver::{DriverInstance, DriverPlugin};
 pub use error::{CallError, CallErrorKind, LoadError, LoadStep};
+pub use health::{FaultNotice, FaultObserver};
 pub use loader::{Description, LoadOptions, LoadedPlugin, Runtime, RuntimeError, SignatureStatus};
 pub use manifest::{Capability, Limits, ManifestError, PluginKind, PluginManifest};
 pub use rules::RulesPlugin;

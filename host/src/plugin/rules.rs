@@ -10,7 +10,7 @@ use super::bindings::rules_world::RulesPre;
 use super::error::{CallError, CallErrorKind};
 use super::loader::{Inner, Pre, Shared};
 use super::manifest::PluginManifest;
-use super::sandbox::{Clocks, Sandbox, classify};
+use super::sandbox::{Clocks, Sandbox, classify, off_executor};
 
 /// A loaded rule set.
 #[derive(Clone)]
@@ -30,9 +30,10 @@ pub(crate) fn describe(
     };
     let mut store = Sandbox::store(&shared.engine, manifest, Clocks::FrozenAt(0), None);
     Sandbox::arm(&mut store, &manifest.limits, shared.tick);
-    let result = pre
-        .instantiate(&mut store)
-        .and_then(|b| b.kakou_plugin_evaluation().call_describe(&mut store));
+    let result = off_executor(|| {
+        pre.instantiate(&mut store)
+            .and_then(|b| b.kakou_plugin_evaluation().call_describe(&mut store))
+    });
     result.map(Mirror::mirror).map_err(|e| {
         fail(classify(
             &e,
@@ -48,9 +49,48 @@ impl RulesPlugin {
         &self.inner.manifest
     }
 
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        self.inner.manifest.id()
+    }
+
+    /// sha256 of its component, hex.
+    pub fn digest_hex(&self) -> String {
+        hex::encode(self.inner.digest)
+    }
+
+    /// Evaluations run since it was loaded.
+    pub fn calls(&self) -> u64 {
+        self.inner.counters.calls()
+    }
+
+    /// Evaluations that faulted since it was loaded.
+    pub fn faults(&self) -> u64 {
+        self.inner.counters.faults()
+    }
+
+    /// Whether `other` is the same plugin: the same component and the same manifest.
+    pub fn same_as(&self, other: &RulesPlugin) -> bool {
+        self.inner.digest == other.inner.digest && self.inner.manifest == other.inner.manifest
+    }
+
     /// Evaluates a passage on a fresh instance. `lookups` serves the host imports the manifest
-    /// declares; `None` answers every look-up with "nothing found".
+    /// declares; `None` answers every look-up with "nothing found". The call is counted, and a
+    /// fault reported, on the plugin (see [`super::health`]).
     pub fn evaluate(
+        &self,
+        passage: &Passage,
+        lookups: Option<Arc<dyn Lookups + Send + Sync>>,
+    ) -> Result<Verdict, CallError> {
+        let number = self.inner.begin_call();
+        let result = self.evaluate_inner(passage, lookups);
+        if let Err(e) = &result {
+            self.inner.call_failed(number, e);
+        }
+        result
+    }
+
+    fn evaluate_inner(
         &self,
         passage: &Passage,
         lookups: Option<Arc<dyn Lookups + Send + Sync>>,
@@ -73,9 +113,11 @@ impl RulesPlugin {
         );
         Sandbox::arm(&mut store, &limits, inner.shared.tick);
         let wit_passage = passage.clone().mirror();
-        let result = pre.instantiate(&mut store).and_then(|b| {
-            b.kakou_plugin_evaluation()
-                .call_evaluate(&mut store, &wit_passage)
+        let result = off_executor(|| {
+            pre.instantiate(&mut store).and_then(|b| {
+                b.kakou_plugin_evaluation()
+                    .call_evaluate(&mut store, &wit_passage)
+            })
         });
         let data = store.data_mut();
         data.report_dropped_logs();

@@ -225,6 +225,25 @@ impl Sandbox {
     }
 }
 
+/// Runs a call into a guest off the async executor.
+///
+/// WASI's synchronous bindings block on a Tokio runtime for stream operations (a guest writing
+/// to stderr, as every Rust panic does), and blocking on a runtime from one of its own worker
+/// threads panics, which would take the calling task down with the plugin's fault (a device's
+/// task, a lane's). On a multi-thread runtime the call runs in `block_in_place`; on a
+/// current-thread runtime, on a scoped thread of its own; outside any runtime, here.
+pub(crate) fn off_executor<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Err(_) => f(),
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => std::thread::scope(|s| match s.spawn(f).join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+    }
+}
+
 /// Turns a failed call's error into a typed reason. `panic` is the last stderr line, if any.
 pub(crate) fn classify(
     error: &wasmtime::Error,
