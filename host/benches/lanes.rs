@@ -234,12 +234,12 @@ fn latency() {
         }
     );
     println!(
-        "| lanes | releases | per s | p50 ms | p90 ms | p99 ms | max ms | missed | resent | stored (released) |"
+        "| lanes | releases | per s | p50 ms | p90 ms | p99 ms | max ms | missed | resent | stored (released) | reading on bus p50 / p99 ms |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &reports {
         println!(
-            "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} ({}) |",
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} ({}) | {:.1} / {:.1} |",
             r.lanes,
             r.latencies.len(),
             r.per_sec(),
@@ -251,6 +251,8 @@ fn latency() {
             r.resent,
             r.recorded,
             r.released,
+            ms(gate::quantile(&r.published, 0.5)),
+            ms(gate::quantile(&r.published, 0.99)),
         );
     }
     println!(

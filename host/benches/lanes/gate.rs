@@ -64,6 +64,9 @@ pub struct Report {
     pub window: Duration,
     /// Card written → barrier bytes read, for every release completed in the window, sorted.
     pub latencies: Vec<Duration>,
+    /// Tag frame written → its reading received from the bus (the daemon publishes every
+    /// reading, QoS 0), for every tag read in the window, sorted.
+    pub published: Vec<Duration>,
     /// Cards that got no barrier bytes within the timeout (whole run).
     pub missed: u64,
     /// Frames sent again because their reading was not published in time (whole run).
@@ -86,15 +89,19 @@ pub struct Report {
     pub released: u64,
 }
 
+/// The value at quantile `q` (nearest rank) of sorted durations; zero when there are none.
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
 impl Report {
-    /// The latency at quantile `q` (nearest rank).
+    /// The decision latency at quantile `q`.
     pub fn quantile(&self, q: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank =
-            ((self.latencies.len() as f64 * q).ceil() as usize).clamp(1, self.latencies.len());
-        self.latencies[rank - 1]
+        quantile(&self.latencies, q)
     }
 
     /// Releases per second of wall time.
@@ -133,6 +140,8 @@ struct Shared {
     warmed: AtomicUsize,
     /// (card written, barrier frame read), every release.
     samples: Mutex<Vec<(Instant, Instant)>>,
+    /// (tag frame written, its reading received from the bus), every tag.
+    published: Mutex<Vec<(Instant, Instant)>>,
     missed: AtomicU64,
     resent: AtomicU64,
 }
@@ -191,14 +200,15 @@ fn barrier_relay(mut master: File, tx: mpsc::UnboundedSender<Instant>) {
     }
 }
 
-/// Sends `bytes` until the daemon publishes the reading `want` for this lane.
+/// Sends `bytes` until the daemon publishes the reading `want` for this lane; returns when
+/// the bytes were last sent and when the reading came.
 async fn until_read(
     port: &File,
     bytes: &[u8],
     want: Seen,
     seen: &mut mpsc::UnboundedReceiver<Seen>,
     shared: &Shared,
-) -> bool {
+) -> Option<(Instant, Instant)> {
     let mut first = true;
     while !shared.stop.load(Ordering::Relaxed) {
         if !first {
@@ -206,17 +216,18 @@ async fn until_read(
         }
         first = false;
         send(port, bytes);
+        let sent = Instant::now();
         let deadline = tokio::time::Instant::now() + READING_TIMEOUT;
         loop {
             match tokio::time::timeout_at(deadline, seen.recv()).await {
-                Ok(Some(s)) if s == want => return true,
+                Ok(Some(s)) if s == want => return Some((sent, Instant::now())),
                 Ok(Some(_)) => {}
-                Ok(None) => return false,
+                Ok(None) => return None,
                 Err(_) => break,
             }
         }
     }
-    false
+    None
 }
 
 /// A small xorshift generator: reproducible pauses without a dependency.
@@ -255,18 +266,22 @@ async fn lane_loop(
         while seen.try_recv().is_ok() {}
         while barrier.try_recv().is_ok() {}
         // The scale empties, the truck drives on and settles; its tag is read.
-        if !until_read(
-            &io.scale,
-            &truck.scale_frames(),
-            Seen::Loaded,
-            &mut seen,
-            &shared,
-        )
-        .await
-            || !until_read(&io.rfid, &truck.tag_frame(), Seen::Tag, &mut seen, &shared).await
+        let (scale, tag) = (truck.scale_frames(), truck.tag_frame());
+        if until_read(&io.scale, &scale, Seen::Loaded, &mut seen, &shared)
+            .await
+            .is_none()
         {
             continue;
         }
+        let Some(published) = until_read(&io.rfid, &tag, Seen::Tag, &mut seen, &shared).await
+        else {
+            continue;
+        };
+        shared
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(published);
         // The driver presents the card: the deciding reading.
         send(&io.card, &truck.card_frame());
         let written = Instant::now();
@@ -543,21 +558,26 @@ pub fn run(options: &Options, trucks: &[Truck]) -> Report {
         }
     }
 
-    let mut latencies: Vec<Duration> = shared
-        .samples
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter(|(_, read)| *read >= from && *read <= to)
-        .map(|(written, read)| read.saturating_duration_since(*written))
-        .collect();
-    latencies.sort();
+    let in_window = |pairs: &Mutex<Vec<(Instant, Instant)>>| {
+        let mut d: Vec<Duration> = pairs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, done)| *done >= from && *done <= to)
+            .map(|(start, done)| done.saturating_duration_since(*start))
+            .collect();
+        d.sort();
+        d
+    };
+    let latencies = in_window(&shared.samples);
+    let published = in_window(&shared.published);
     let harness_cpu = after.1 - before.1;
     Report {
         lanes: options.lanes,
         warmed,
         window: to - from,
         latencies,
+        published,
         missed: shared.missed.load(Ordering::Relaxed),
         resent: shared.resent.load(Ordering::Relaxed),
         daemon_cpu: (after.0 - before.0) - harness_cpu,
