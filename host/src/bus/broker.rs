@@ -60,8 +60,10 @@ pub fn run(
         router: rumqttd::RouterConfig {
             max_connections: 1024,
             max_outgoing_packet_count: 500,
-            max_segment_size: 16 << 20,
-            max_segment_count: 10,
+            // Each subscribed filter keeps at most this many segments of this size: a bound on
+            // the broker's memory under a steady stream of readings (4 MiB per filter).
+            max_segment_size: 1 << 20,
+            max_segment_count: 4,
             ..Default::default()
         },
         v4: Some(HashMap::from([("1".to_owned(), server)])),

@@ -153,6 +153,11 @@ impl BusClient {
             mqtt.set_transport(Transport::tls(ca, client_auth, None));
         }
         let (client, mut eventloop) = AsyncClient::new(mqtt, 256);
+        // Small messages (readings, passages, confirmations) must leave at once: without
+        // TCP_NODELAY a burst waits on the acknowledgement of the previous segment.
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         let subscriptions: Arc<Mutex<Vec<(String, QoS)>>> = Arc::default();
         let (resubscriber, subscribed) = (client.clone(), subscriptions.clone());
         let (messages_tx, messages) = mpsc::channel(1024);
