@@ -816,14 +816,6 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `kakou run --site DIR/site.toml`; returns once it says it is running.
 fn daemon(site: &Path) -> Daemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kakou"))
@@ -974,7 +966,7 @@ async fn refused_plugins_leave_the_running_one_decoding() {
     );
 
     let _pty = Pty::open(&dir.join("tty-scale")).unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let site_path = dir.join("site.toml");
     std::fs::write(
         &site_path,
@@ -1088,7 +1080,7 @@ async fn a_scaffolded_signed_driver_dropped_into_a_running_daemon_brings_its_dev
     kakou(&["plugin", "keygen", "acme", "--dir", &s(&keys)]);
     // The site: a device for a driver that is not installed yet.
     let site_dir = dir.join("site");
-    let port = free_port();
+    let port = common::free_port();
     let site_path = site_dir.join("site.toml");
     std::fs::write(
         &site_path,
