@@ -234,8 +234,7 @@ fn parse_date(s: &str) -> Option<i64> {
         return None;
     }
     let (y, m, d) = (digits(&s[..4])?, digits(&s[5..7])?, digits(&s[8..])?);
-    let days = days_from_civil(y, m, d);
-    (d >= 1 && civil_from_days(days) == (y, m, d)).then_some(days)
+    kakou_plugin_sdk::proto::date::checked_days(y, m, d)
 }
 
 fn parse_clock(s: &str) -> Option<i64> {
@@ -266,41 +265,10 @@ fn parse_clock(s: &str) -> Option<i64> {
     Some(((h * 60 + m) * 60 + sec.min(59)) * 1000 + ms)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
 /// `YYYY-MM-DD HH:MM:SS` of unix ms in an offset.
 pub fn format_ms(ms: i64, offset: UtcOffset) -> String {
     let local = ms.saturating_add(offset.ms());
-    let (y, m, d) = civil_from_days(local.div_euclid(MS_PER_DAY));
+    let (y, m, d) = kakou_plugin_sdk::proto::date::civil_from_days(local.div_euclid(MS_PER_DAY));
     let s = local.rem_euclid(MS_PER_DAY) / 1000;
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
@@ -313,7 +281,7 @@ pub fn format_ms(ms: i64, offset: UtcOffset) -> String {
 /// The calendar day (`YYYY-MM-DD`) of unix ms in an offset.
 pub fn day_of(ms: i64, offset: UtcOffset) -> String {
     let local = ms.saturating_add(offset.ms());
-    let (y, m, d) = civil_from_days(local.div_euclid(MS_PER_DAY));
+    let (y, m, d) = kakou_plugin_sdk::proto::date::civil_from_days(local.div_euclid(MS_PER_DAY));
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -374,26 +374,13 @@ fn device_time() -> String {
     let ms = crate::device::now_ms() + 8 * 3_600_000;
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = kakou_plugin_sdk::proto::date::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+08:00",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Proleptic Gregorian date from days since 1970-01-01.
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 struct Hikvision;
@@ -426,7 +413,7 @@ impl Nmea {
     fn sentences(fix: (f64, f64, f64, f64)) -> Vec<u8> {
         let ms = crate::device::now_ms();
         let secs = ms.div_euclid(1000);
-        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+        let (y, mo, d) = kakou_plugin_sdk::proto::date::civil_from_days(secs.div_euclid(86_400));
         let rem = secs.rem_euclid(86_400);
         let time = wire::nmea::UtcTime {
             year: y as u16,
@@ -595,7 +582,7 @@ impl Jt701 {
     fn report(&mut self, id: &str, locked: bool, lat: f64, lon: f64) -> Vec<u8> {
         self.index += 1;
         let secs = crate::device::now_ms().div_euclid(1000);
-        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+        let (y, mo, d) = kakou_plugin_sdk::proto::date::civil_from_days(secs.div_euclid(86_400));
         let rem = secs.rem_euclid(86_400);
         wire::jt701::p45(&wire::jt701::P45 {
             id: id.to_owned(),

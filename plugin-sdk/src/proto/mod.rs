@@ -2,6 +2,7 @@
 //!
 //! - [`checksum`]: byte checksums (XOR, 8-bit sums, two's complement, mod-128, NMEA, ASCII hex).
 //! - [`crc`]: CRC-16/MODBUS and CRC-16/MCRF4XX, table driven.
+//! - [`date`]: calendar dates as day counts since 1970-01-01.
 //! - [`frame`]: the resynchronising [`Splitter`] that cuts a byte stream into frames.
 //! - [`http`]: HTTP/1.1 request framing by Content-Length and multipart parts, for devices that push.
 //! - [`iso6346`]: container numbers and their check digit.
@@ -11,6 +12,7 @@
 
 pub mod checksum;
 pub mod crc;
+pub mod date;
 pub mod frame;
 pub mod http;
 pub mod iso6346;

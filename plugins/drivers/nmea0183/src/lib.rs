@@ -45,6 +45,7 @@
 
 use kakou_plugin_sdk::prelude::*;
 use kakou_plugin_sdk::proto::checksum;
+use kakou_plugin_sdk::proto::date::{self, civil_from_days};
 
 const MAX_SENTENCE: usize = 128;
 const KMH_PER_KNOT: f64 = 1.852;
@@ -88,31 +89,6 @@ impl TimeOfDay {
             format!("{h:02}:{m:02}:{s:02}.{frac}")
         }
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 fn rfc3339(days: i64, time: &TimeOfDay) -> String {
@@ -175,13 +151,12 @@ fn date_field(s: &str) -> Result<Option<i64>, String> {
     if !(1..=12).contains(&month) {
         return Err(format!("date {s:?}: month {month} is out of range"));
     }
-    let days = days_from_civil(year, month, day);
-    if day < 1 || civil_from_days(days) != (year, month, day) {
-        return Err(format!(
+    match date::checked_days(year, month, day) {
+        Some(days) => Ok(Some(days)),
+        None => Err(format!(
             "date {s:?}: day {day} does not exist in {year}-{month:02}"
-        ));
+        )),
     }
-    Ok(Some(days))
 }
 
 /// `ddmm.mmmm` (or `dddmm.mmmm`) with its hemisphere to signed degrees.
@@ -670,7 +645,7 @@ mod tests {
         // Month and leap-year boundaries.
         assert_eq!(
             rfc3339(
-                days_from_civil(2024, 2, 28) + 1,
+                date::days_from_civil(2024, 2, 28) + 1,
                 &TimeOfDay {
                     seconds: 0,
                     fraction: String::new()
@@ -679,7 +654,7 @@ mod tests {
             "2024-02-29T00:00:00Z"
         );
         assert_eq!(
-            civil_from_days(days_from_civil(2023, 12, 31) + 1),
+            civil_from_days(date::days_from_civil(2023, 12, 31) + 1),
             (2024, 1, 1)
         );
     }
