@@ -23,6 +23,18 @@ use crate::store::{PluginVersion, StoreLookups};
 /// Why a rule set could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum RuleSetError {
+    /// The rule set file is not where the site manifest points.
+    #[error(
+        "rule set file {} does not exist: a site's `ruleset = \"<name>\"` is looked up as \
+         regions/<name>.toml beside the site manifest, then ../regions/<name>.toml (the \
+         repository's manifests/regions); put the file there, or give `ruleset` as a path \
+         ending in .toml",
+        path.display()
+    )]
+    NotFound {
+        /// Where it was looked for last.
+        path: std::path::PathBuf,
+    },
     /// The rule set file is wrong.
     #[error(transparent)]
     Manifest(#[from] SourceError),
@@ -74,6 +86,11 @@ impl RuleSet {
         plugins_dir: &Path,
         options: &LoadOptions,
     ) -> Result<Self, RuleSetError> {
+        if !path.exists() {
+            return Err(RuleSetError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
         let manifest = RuleSetManifest::load(path)?;
         let mut plugins = Vec::new();
         for name in &manifest.plugins {

@@ -383,7 +383,7 @@ impl Supervisor {
                 .await;
         let new = match loaded {
             Ok(Ok(r)) => r,
-            Ok(Err(RuleSetError::Manifest(e))) => {
+            Ok(Err(e @ (RuleSetError::Manifest(_) | RuleSetError::NotFound { .. }))) => {
                 self.emit(SwapEvent::RuleSetRefused {
                     error: e.to_string(),
                 })
