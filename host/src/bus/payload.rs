@@ -31,8 +31,13 @@ pub struct Envelope<T> {
 }
 
 impl<T: Serialize> Envelope<T> {
-    /// Wraps a body.
+    /// Wraps a body. The body's fields sit beside the envelope's, so a body must not have a
+    /// field named like one of them (debug builds check).
     pub fn new(id: impl Into<String>, at_ms: i64, body: T) -> Self {
+        debug_assert!(
+            reserved_free(&body),
+            "a bus message body has a field named like an envelope field ({RESERVED:?})"
+        );
         Envelope {
             schema: SCHEMA,
             id: id.into(),
@@ -52,6 +57,16 @@ impl<T: Serialize> Envelope<T> {
     pub fn to_bytes(&self) -> Vec<u8> {
         // Serialising plain data to a Vec cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The envelope's own fields.
+const RESERVED: [&str; 4] = ["schema", "id", "at_ms", "ack"];
+
+fn reserved_free<T: Serialize>(body: &T) -> bool {
+    match serde_json::to_value(body) {
+        Ok(serde_json::Value::Object(fields)) => !RESERVED.iter().any(|k| fields.contains_key(*k)),
+        _ => true,
     }
 }
 
