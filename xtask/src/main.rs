@@ -149,6 +149,11 @@ fn demo(extra: &[String]) -> anyhow::Result<()> {
         "--",
         "demo",
     ]);
+    // `cargo xtask demo -- --trucks 9` and `cargo xtask demo --trucks 9` mean the same.
+    let extra = match extra.first() {
+        Some(first) if first == "--" => &extra[1..],
+        _ => extra,
+    };
     cmd.args(extra);
     run(cmd)
 }
