@@ -281,7 +281,7 @@ async fn a_simulated_scale_with_faults_is_decoded_counted_and_recovered() {
     std::fs::write(
         &scenario,
         "protocol = \"xk3190\"\nevery-ms = 50\n[link]\npty = \"tty\"\n\
-         [[step]]\nweight = 1000\nhold-ms = 400\n\
+         [[step]]\nweight = 1000\nhold-ms = 2000\n\
          [[step]]\ngarbage = 20\ncorrupt = 2\ntruncate = 1\n\
          [[step]]\nweight = 2000\nhold-ms = 400\n\
          [[step]]\ndisconnect-ms = 600\n\
@@ -296,6 +296,8 @@ async fn a_simulated_scale_with_faults_is_decoded_counted_and_recovered() {
             .await
             .unwrap();
     });
+    // The first weight lasts long enough for the driver to be compiled and the port opened
+    // on a busy machine: its frames must be read before the faults that follow.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let manifest = site(
         tmp.path(),
