@@ -186,14 +186,17 @@ fn main() {
             .unwrap();
             std::fs::create_dir_all(dir.join("var")).unwrap();
             let (lane_tx, _lane_rx) = mpsc::channel(16);
+            let store = Store::open(&manifest.store.path).unwrap();
             let ctx = Arc::new(LaneContext {
                 site: manifest.site.id.clone(),
                 office: manifest.site.office.clone(),
-                store: Store::open(&manifest.store.path).unwrap(),
+                store: store.clone(),
+                writer: kakou_host::store::Writer::spawn(store).unwrap(),
                 ruleset: std::sync::RwLock::new(ruleset),
-                topics: kakou_host::bus::Topics::new(&manifest.site.id),
-                outbox_wake: Arc::new(tokio::sync::Notify::new()),
-                confirm: manifest.bus.confirm,
+                outbox: kakou_host::bus::Outbox::unpublished(
+                    kakou_host::bus::Topics::new(&manifest.site.id),
+                    manifest.bus.confirm,
+                ),
                 events: lane_tx,
             });
             let (tx, _devices) = mpsc::channel(1024);

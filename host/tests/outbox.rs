@@ -18,9 +18,9 @@ use kakou_host::bus::broker::EmbeddedBroker;
 use kakou_host::bus::outbox::{self, AckMessage, Applied, OutboxOptions};
 use kakou_host::bus::payload::{self, Envelope};
 use kakou_host::bus::{BusClient, ClientOptions, QoS, Topics};
-use kakou_host::store::{OutboxMessage, Store};
+use kakou_host::store::{Confirm, OutboxMessage, Store, Writer};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::watch;
 
 const MESSAGES: usize = 300;
 
@@ -142,35 +142,34 @@ async fn outage(mut broker: Broker, addr: SocketAddr, dir: &Path, tag: &str) {
     let store = Store::open(dir.join("sender.redb")).unwrap();
     let mut sopts = ClientOptions::new(&url, &format!("{site}-sender"));
     sopts.clean_session = false;
-    let (sbus, mut sin, links) = BusClient::connect(&sopts).unwrap();
+    let (sbus, mut sin, _links) = BusClient::connect(&sopts).unwrap();
     sbus.subscribe(&topics.outbox_ack(), QoS::AtLeastOnce)
         .await
         .unwrap();
-    let (acks_tx, acks) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let options = OutboxOptions {
+        receiver_timeout: Duration::from_secs(2),
+        ..OutboxOptions::default()
+    };
+    let (sender, task) = outbox::publisher::start(
+        store.clone(),
+        Writer::spawn(store.clone()).unwrap(),
+        &sopts,
+        topics.clone(),
+        Confirm::Receiver,
+        options,
+        stop_rx,
+    )
+    .unwrap();
     let ack_topic = topics.outbox_ack();
+    let confirmations = sender.clone();
     tokio::spawn(async move {
         while let Some(m) = sin.recv().await {
             let a: Envelope<AckMessage> = payload::parse(&m.topic, &m.payload).unwrap();
             assert_eq!(m.topic, ack_topic);
-            let _ = acks_tx.send(a.body.acknowledges);
+            confirmations.confirmed(a.body.acknowledges);
         }
     });
-    let wake = Arc::new(Notify::new());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let options = OutboxOptions {
-        receiver_timeout: Duration::from_secs(2),
-        broker_timeout: Duration::from_secs(2),
-        ..OutboxOptions::default()
-    };
-    let task = tokio::spawn(outbox::run(
-        store.clone(),
-        sbus.clone(),
-        links,
-        acks,
-        wake.clone(),
-        stop_rx,
-        options,
-    ));
 
     for n in 0..MESSAGES {
         if n == MESSAGES / 3 {
@@ -187,7 +186,7 @@ async fn outage(mut broker: Broker, addr: SocketAddr, dir: &Path, tag: &str) {
         store
             .write(|tx| tx.outbox_push(&OutboxMessage::confirmed_by_receiver(topic, bytes, id, 0)))
             .unwrap();
-        wake.notify_one();
+        sender.wake();
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 

@@ -155,6 +155,16 @@ impl EmbeddedBroker {
         self.terminate();
     }
 
+    /// Collects a child that has exited by itself.
+    fn reap(&mut self) {
+        let _ = self.child.wait();
+    }
+
+    /// The process id, for tests that kill the broker as a crash would.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn terminate(&mut self) {
         if let Ok(pid) = i32::try_from(self.child.id()) {
             let _ = nix::sys::signal::kill(
@@ -191,6 +201,123 @@ fn answers_mqtt(addr: SocketAddr) -> bool {
     let ok = s.write_all(&connect).is_ok() && s.read_exact(&mut ack).is_ok() && ack[0] == 0x20;
     let _ = s.write_all(&[0xE0, 0x00]);
     ok
+}
+
+/// What became of a supervised broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerEvent {
+    /// The broker process ended by itself and was started again on the same address.
+    Restarted {
+        /// How the process ended.
+        exit: String,
+        /// Restarts so far.
+        restarts: u64,
+    },
+    /// The broker process ended and could not be started again yet; the supervisor keeps
+    /// trying.
+    RestartFailed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The embedded broker, watched: a broker process that dies is started again at once on the
+/// same address (with backoff while that fails), each time reported as a [`BrokerEvent`].
+/// Clients reconnect by themselves. Dropping it stops the broker.
+#[derive(Debug)]
+pub struct SupervisedBroker {
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SupervisedBroker {
+    /// Starts the broker (as [`EmbeddedBroker::spawn`]) and a thread that watches it.
+    pub fn spawn(
+        exe: &Path,
+        addr: SocketAddr,
+        credentials: Option<(&str, &str)>,
+        events: tokio::sync::mpsc::UnboundedSender<BrokerEvent>,
+    ) -> Result<Self, BusError> {
+        use std::sync::atomic::Ordering;
+        let first = EmbeddedBroker::spawn(exe, addr, credentials)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (exe, creds) = (
+            exe.to_path_buf(),
+            credentials.map(|(u, p)| (u.to_owned(), p.to_owned())),
+        );
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("kakou-broker-watch".into())
+            .spawn(move || {
+                let mut broker = Some(first);
+                let mut restarts = 0u64;
+                let mut backoff = Duration::from_millis(100);
+                while !stopping.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    let exit = match broker.as_mut().map(|b| b.child.try_wait()) {
+                        Some(Ok(None)) => continue,
+                        Some(Ok(Some(status))) => status.to_string(),
+                        Some(Err(e)) => format!("cannot be watched: {e}"),
+                        None => "not running".to_owned(),
+                    };
+                    if let Some(mut dead) = broker.take() {
+                        dead.reap();
+                    }
+                    let c = creds.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+                    match EmbeddedBroker::spawn(&exe, addr, c) {
+                        Ok(b) => {
+                            restarts += 1;
+                            backoff = Duration::from_millis(100);
+                            broker = Some(b);
+                            tracing::warn!(
+                                "embedded broker on {addr} ended ({exit}); started again"
+                            );
+                            let _ = events.send(BrokerEvent::Restarted { exit, restarts });
+                        }
+                        Err(e) => {
+                            let _ = events.send(BrokerEvent::RestartFailed {
+                                reason: e.to_string(),
+                            });
+                            std::thread::sleep(backoff);
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+                if let Some(b) = broker {
+                    b.stop();
+                }
+            })
+            .map_err(|e| BusError::Broker(format!("cannot start the broker's watcher: {e}")))?;
+        Ok(SupervisedBroker {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// `mqtt://` URL of the broker.
+    pub fn url(&self) -> String {
+        format!("mqtt://{}", self.addr)
+    }
+
+    /// Stops the broker and waits for it.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SupervisedBroker {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
 }
 
 impl Drop for EmbeddedBroker {

@@ -1,16 +1,30 @@
 //! The bus client every part of the daemon uses, in both modes (embedded or external broker):
-//! rumqttc with reconnection, session resumption, a last will, and incoming messages routed to
-//! a channel.
+//! rumqttc with reconnection, session resumption, a last will, subscriptions that are made
+//! again after any reconnection until the broker confirms them, and incoming messages routed
+//! to a channel.
+//!
+//! Two ways to publish. [`BusClient::try_publish`] never waits: while the broker is away, or
+//! the connection's queue is full, the message is dropped and counted ([`LinkStatus::dropped`]).
+//! That is for telemetry (readings, device status, replies): a lane must never wait on the bus.
+//! [`BusClient::publish`] waits for room in the queue, for callers that have nothing else to do
+//! (the command line). What must arrive goes through the outbox instead
+//! ([`super::outbox`]), which has its own connection.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, Incoming, LastWill, MqttOptions, Outgoing, QoS, Transport};
+use rumqttc::{
+    AsyncClient, Event, Incoming, LastWill, MqttOptions, QoS, SubscribeFilter, SubscribeReasonCode,
+    Transport,
+};
 use tokio::sync::mpsc;
 
 use super::BusError;
+
+/// A subscription the broker has not confirmed within this time is asked for again.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to reach the broker.
 #[derive(Debug, Clone)]
@@ -44,6 +58,48 @@ impl ClientOptions {
             clean_session: false,
         }
     }
+
+    /// The rumqttc options for these settings; the outbox's own connection uses them too.
+    pub(crate) fn mqtt(&self, client_id: &str) -> Result<MqttOptions, BusError> {
+        let (tls, host, port) = parse_url(&self.url)?;
+        let mut mqtt = MqttOptions::new(client_id, host, port);
+        mqtt.set_keep_alive(Duration::from_secs(10))
+            .set_clean_session(self.clean_session)
+            .set_max_packet_size(1 << 20, 1 << 20)
+            .set_inflight(100);
+        if let Some((u, p)) = &self.credentials {
+            mqtt.set_credentials(u, p);
+        }
+        if tls {
+            let read = |p: &PathBuf| {
+                std::fs::read(p)
+                    .map_err(|e| BusError::Config(format!("cannot read {}: {e}", p.display())))
+            };
+            let ca = match &self.ca_file {
+                Some(p) => read(p)?,
+                None => {
+                    return Err(BusError::Config(format!(
+                        "broker {}: mqtts needs a CA file (`ca-file`)",
+                        self.url
+                    )));
+                }
+            };
+            let client_auth = match &self.client_cert {
+                Some((cert, key)) => Some((read(cert)?, read(key)?)),
+                None => None,
+            };
+            mqtt.set_transport(Transport::tls(ca, client_auth, None));
+        }
+        Ok(mqtt)
+    }
+}
+
+/// Small messages (readings, passages, confirmations) must leave at once: without
+/// TCP_NODELAY a burst waits on the acknowledgement of the previous segment.
+pub(crate) fn network_options() -> rumqttc::NetworkOptions {
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    network
 }
 
 /// A message received.
@@ -57,28 +113,86 @@ pub struct Message {
     pub retained: bool,
 }
 
-/// What the connection is doing, for logs and tests.
+/// What the connection is doing, for the daemon's status, alarms and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Link {
     /// Connected (again).
     Connected,
     /// Disconnected, with why; the client reconnects by itself.
     Disconnected(String),
-    /// The broker acknowledged a tracked QoS 1 publish.
-    Acked(String),
+    /// The broker confirmed every subscription asked for so far.
+    Subscribed,
+    /// The broker refused a subscription, or did not confirm it in time; it is asked for
+    /// again until it holds.
+    SubscribeFailed {
+        /// The filter.
+        filter: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The connection's state, as [`BusClient::status`] reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkStatus {
+    /// Connected to the broker now.
+    pub connected: bool,
+    /// Every subscription is confirmed by the broker on this connection.
+    pub subscribed: bool,
+    /// Connections made since start (1 after the first).
+    pub connections: u64,
+    /// Why the last connection ended, if one did.
+    pub last_error: Option<String>,
+    /// Messages [`BusClient::try_publish`] dropped because the broker was away or the queue
+    /// was full.
+    pub dropped: u64,
+}
+
+#[derive(Default)]
+struct Subscriptions {
+    /// Every filter asked for, made again on every connection that did not resume a session.
+    filters: Vec<(String, QoS)>,
+    /// SUBSCRIBE packets sent on this connection and not yet answered, oldest first, with
+    /// their filters: the broker answers in order, one SUBACK per SUBSCRIBE.
+    awaiting: std::collections::VecDeque<(Vec<String>, Instant)>,
+    /// A subscribe request could not be queued; try again at the next event.
+    retry: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    connected: AtomicBool,
+    dropped: AtomicU64,
+    subscriptions: Mutex<Subscriptions>,
+    status: Mutex<LinkStatus>,
+}
+
+impl Shared {
+    fn subs(&self) -> std::sync::MutexGuard<'_, Subscriptions> {
+        self.subscriptions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn status(&self) -> std::sync::MutexGuard<'_, LinkStatus> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A connected bus client. Cloning shares the connection.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BusClient {
     client: AsyncClient,
-    tracked: mpsc::UnboundedSender<Option<String>>,
-    /// Subscriptions, made again on every (re)connection: a restarted broker may have
-    /// forgotten the session.
-    subscriptions: Arc<Mutex<Vec<(String, QoS)>>>,
+    shared: Arc<Shared>,
 }
 
-fn parse_url(url: &str) -> Result<(bool, String, u16), BusError> {
+impl std::fmt::Debug for BusClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusClient")
+            .field("status", &*self.shared.status())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn parse_url(url: &str) -> Result<(bool, String, u16), BusError> {
     let bad = || {
         BusError::Config(format!(
             "broker {url:?}: expected `embedded`, `mqtt://host:port` or `mqtts://host:port`"
@@ -102,6 +216,28 @@ fn parse_url(url: &str) -> Result<(bool, String, u16), BusError> {
     Ok((tls, host.to_owned(), port))
 }
 
+/// Sends one SUBSCRIBE for `filters` and notes it as awaiting its SUBACK; on a full queue,
+/// marks a retry.
+fn send_subscribe(client: &AsyncClient, subs: &mut Subscriptions, filters: &[(String, QoS)]) {
+    if filters.is_empty() {
+        return;
+    }
+    let packet: Vec<SubscribeFilter> = filters
+        .iter()
+        .map(|(f, q)| SubscribeFilter::new(f.clone(), *q))
+        .collect();
+    match client.try_subscribe_many(packet) {
+        Ok(()) => subs.awaiting.push_back((
+            filters.iter().map(|(f, _)| f.clone()).collect(),
+            Instant::now(),
+        )),
+        Err(e) => {
+            tracing::debug!("subscribe request not queued ({e}); trying again");
+            subs.retry = true;
+        }
+    }
+}
+
 impl BusClient {
     /// Connects (in the background: the first connection may come later) and returns the
     /// client, incoming messages and connection events.
@@ -115,15 +251,7 @@ impl BusClient {
         ),
         BusError,
     > {
-        let (tls, host, port) = parse_url(&options.url)?;
-        let mut mqtt = MqttOptions::new(&options.client_id, host, port);
-        mqtt.set_keep_alive(Duration::from_secs(10))
-            .set_clean_session(options.clean_session)
-            .set_max_packet_size(1 << 20, 1 << 20)
-            .set_inflight(100);
-        if let Some((u, p)) = &options.credentials {
-            mqtt.set_credentials(u, p);
-        }
+        let mut mqtt = options.mqtt(&options.client_id)?;
         if let Some((topic, payload)) = &options.last_will {
             mqtt.set_last_will(LastWill::new(
                 topic,
@@ -132,66 +260,96 @@ impl BusClient {
                 true,
             ));
         }
-        if tls {
-            let read = |p: &PathBuf| {
-                std::fs::read(p)
-                    .map_err(|e| BusError::Config(format!("cannot read {}: {e}", p.display())))
-            };
-            let ca = match &options.ca_file {
-                Some(p) => read(p)?,
-                None => {
-                    return Err(BusError::Config(format!(
-                        "broker {}: mqtts needs a CA file (`ca-file`)",
-                        options.url
-                    )));
-                }
-            };
-            let client_auth = match &options.client_cert {
-                Some((cert, key)) => Some((read(cert)?, read(key)?)),
-                None => None,
-            };
-            mqtt.set_transport(Transport::tls(ca, client_auth, None));
-        }
         let (client, mut eventloop) = AsyncClient::new(mqtt, 256);
-        // Small messages (readings, passages, confirmations) must leave at once: without
-        // TCP_NODELAY a burst waits on the acknowledgement of the previous segment.
-        let mut network = rumqttc::NetworkOptions::new();
-        network.set_tcp_nodelay(true);
-        eventloop.set_network_options(network);
-        let subscriptions: Arc<Mutex<Vec<(String, QoS)>>> = Arc::default();
-        let (resubscriber, subscribed) = (client.clone(), subscriptions.clone());
+        eventloop.set_network_options(network_options());
+        let shared = Arc::new(Shared::default());
         let (messages_tx, messages) = mpsc::channel(1024);
         let (links_tx, links) = mpsc::unbounded_channel();
-        let (tracked, mut tracked_rx) = mpsc::unbounded_channel::<Option<String>>();
+        let (task_client, task_shared) = (client.clone(), shared.clone());
         tokio::spawn(async move {
-            // Publishes leave in the order they were asked for; the n-th outgoing publish is
-            // the n-th request, which maps packet ids to message ids.
-            let mut order: VecDeque<Option<String>> = VecDeque::new();
-            let mut inflight: HashMap<u16, String> = HashMap::new();
+            let (client, shared) = (task_client, task_shared);
             let mut backoff = Duration::from_millis(100);
-            let mut connected_before = false;
+            let mut first = true;
             loop {
-                while let Ok(t) = tracked_rx.try_recv() {
-                    order.push_back(t);
+                let event = eventloop.poll().await;
+                // Subscriptions are checked on every event: pings guarantee one at least
+                // every keep-alive interval.
+                {
+                    let mut subs = shared.subs();
+                    let stale = subs
+                        .awaiting
+                        .front()
+                        .is_some_and(|(_, at)| at.elapsed() > SUBSCRIBE_TIMEOUT);
+                    if stale {
+                        for filter in subs.awaiting.iter().flat_map(|(f, _)| f.clone()) {
+                            let _ = links_tx.send(Link::SubscribeFailed {
+                                filter,
+                                reason: format!(
+                                    "not confirmed by the broker within {} s",
+                                    SUBSCRIBE_TIMEOUT.as_secs()
+                                ),
+                            });
+                        }
+                        subs.awaiting.clear();
+                        subs.retry = true;
+                    }
+                    if subs.retry && shared.connected.load(Ordering::Acquire) {
+                        subs.retry = false;
+                        let all = subs.filters.clone();
+                        send_subscribe(&client, &mut subs, &all);
+                    }
                 }
-                match eventloop.poll().await {
+                match event {
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                         backoff = Duration::from_millis(100);
-                        // The first connection carries the subscriptions asked for so far; a
-                        // reconnection to a broker that kept the session needs none.
-                        let again = connected_before && !ack.session_present;
-                        connected_before = true;
-                        let filters = if again {
-                            subscribed.lock().map(|s| s.clone()).unwrap_or_default()
-                        } else {
-                            Vec::new()
+                        shared.connected.store(true, Ordering::Release);
+                        {
+                            let mut st = shared.status();
+                            st.connected = true;
+                            st.connections += 1;
+                        }
+                        // A broker that kept the session kept its subscriptions; any other
+                        // gets them all again, in one SUBSCRIBE. The first connection sends
+                        // them all anyway: they were asked for before it existed.
+                        let mut subs = shared.subs();
+                        subs.awaiting.clear();
+                        if !ack.session_present || std::mem::take(&mut first) {
+                            let all = subs.filters.clone();
+                            send_subscribe(&client, &mut subs, &all);
+                        }
+                        let confirmed = subs.awaiting.is_empty() && !subs.retry;
+                        drop(subs);
+                        shared.status().subscribed = confirmed;
+                        let _ = links_tx.send(Link::Connected);
+                        if confirmed {
+                            let _ = links_tx.send(Link::Subscribed);
+                        }
+                    }
+                    Ok(Event::Incoming(Incoming::SubAck(ack))) => {
+                        let mut subs = shared.subs();
+                        let Some((filters, _)) = subs.awaiting.pop_front() else {
+                            continue;
                         };
-                        for (filter, qos) in filters {
-                            if let Err(e) = resubscriber.try_subscribe(&filter, qos) {
-                                tracing::warn!("cannot subscribe again to {filter}: {e}");
+                        let mut refused = false;
+                        for (filter, code) in filters.iter().zip(&ack.return_codes) {
+                            if *code == SubscribeReasonCode::Failure {
+                                refused = true;
+                                let _ = links_tx.send(Link::SubscribeFailed {
+                                    filter: filter.clone(),
+                                    reason: "refused by the broker (check its ACL for this client)"
+                                        .into(),
+                                });
                             }
                         }
-                        let _ = links_tx.send(Link::Connected);
+                        if refused {
+                            subs.retry = true;
+                        }
+                        let confirmed = subs.awaiting.is_empty() && !subs.retry;
+                        drop(subs);
+                        let was = std::mem::replace(&mut shared.status().subscribed, confirmed);
+                        if confirmed && !was {
+                            let _ = links_tx.send(Link::Subscribed);
+                        }
                     }
                     Ok(Event::Incoming(Incoming::Publish(p))) => {
                         let m = Message {
@@ -203,45 +361,33 @@ impl BusClient {
                             return;
                         }
                     }
-                    Ok(Event::Incoming(Incoming::PubAck(ack))) => {
-                        if let Some(id) = inflight.remove(&ack.pkid) {
-                            let _ = links_tx.send(Link::Acked(id));
-                        }
-                    }
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                        while let Ok(t) = tracked_rx.try_recv() {
-                            order.push_back(t);
-                        }
-                        // A resend after reconnect reuses its packet id and was already counted.
-                        let fresh = pkid == 0 || !inflight.contains_key(&pkid);
-                        if fresh
-                            && let Some(Some(id)) = order.pop_front()
-                            && pkid != 0
-                        {
-                            inflight.insert(pkid, id);
-                        }
-                    }
                     Ok(_) => {}
                     Err(e) => {
-                        let _ = links_tx.send(Link::Disconnected(e.to_string()));
+                        let why = e.to_string();
+                        let was = shared.connected.swap(false, Ordering::AcqRel);
+                        {
+                            let mut st = shared.status();
+                            st.connected = false;
+                            st.subscribed = false;
+                            st.last_error = Some(why.clone());
+                        }
+                        if was || backoff == Duration::from_millis(100) {
+                            let _ = links_tx.send(Link::Disconnected(why));
+                        }
+                        if links_tx.is_closed() && messages_tx.is_closed() {
+                            return;
+                        }
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                     }
                 }
             }
         });
-        Ok((
-            BusClient {
-                client,
-                tracked,
-                subscriptions,
-            },
-            messages,
-            links,
-        ))
+        Ok((BusClient { client, shared }, messages, links))
     }
 
-    /// Publishes a message.
+    /// Publishes a message, waiting for room in the connection's queue (not for the broker).
+    /// Not for the daemon's own paths: use [`BusClient::try_publish`] there.
     pub async fn publish(
         &self,
         topic: &str,
@@ -249,36 +395,51 @@ impl BusClient {
         qos: QoS,
         retain: bool,
     ) -> Result<(), BusError> {
-        let _ = self.tracked.send(None);
         self.client
             .publish(topic, qos, retain, payload)
             .await
             .map_err(|e| BusError::Client(format!("publish to {topic}: {e}")))
     }
 
-    /// Publishes with QoS 1 and reports [`Link::Acked`] with `id` when the broker has it.
-    pub async fn publish_tracked(
+    /// Publishes without waiting: while the broker is away or the queue is full the message is
+    /// dropped, counted, and `Err` says why. Telemetry only: it may be lost.
+    pub fn try_publish(
         &self,
-        id: &str,
         topic: &str,
         payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
     ) -> Result<(), BusError> {
-        let _ = self.tracked.send(Some(id.to_owned()));
-        self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
-            .map_err(|e| BusError::Client(format!("publish to {topic}: {e}")))
-    }
-
-    /// Subscribes to a topic filter.
-    pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), BusError> {
-        if let Ok(mut s) = self.subscriptions.lock() {
-            s.push((filter.to_owned(), qos));
+        let dropped = |why: &str| {
+            let n = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            self.shared.status().dropped = n;
+            BusError::Client(format!("{topic}: dropped ({why})"))
+        };
+        if !self.shared.connected.load(Ordering::Acquire) {
+            return Err(dropped("the broker is not connected"));
         }
         self.client
-            .subscribe(filter, qos)
-            .await
-            .map_err(|e| BusError::Client(format!("subscribe to {filter}: {e}")))
+            .try_publish(topic, qos, retain, payload)
+            .map_err(|_| dropped("the connection's queue is full"))
+    }
+
+    /// Subscribes to a topic filter: now when connected, and again after every reconnection
+    /// to a broker that lost the session, until the broker confirms it.
+    pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<(), BusError> {
+        let mut subs = self.shared.subs();
+        if !subs.filters.iter().any(|(f, _)| f == filter) {
+            subs.filters.push((filter.to_owned(), qos));
+        }
+        if self.shared.connected.load(Ordering::Acquire) {
+            send_subscribe(&self.client, &mut subs, &[(filter.to_owned(), qos)]);
+            self.shared.status().subscribed = false;
+        }
+        Ok(())
+    }
+
+    /// The connection's state now.
+    pub fn status(&self) -> LinkStatus {
+        self.shared.status().clone()
     }
 
     /// Disconnects cleanly (the last will is not published).

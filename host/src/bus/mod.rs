@@ -2,16 +2,21 @@
 //! payload envelopes.
 //!
 //! Owns the broker process ([`broker`]), the connection ([`client`]), topic names ([`topics`])
-//! payload checks ([`payload`]), and the outbox publisher and once-only inbox ([`outbox`]). It does not decide what to publish: devices, lanes and
+//! payload checks ([`payload`]), shared message bodies ([`messages`]), and the outbox: its
+//! publisher with its own connection, each message's delivery state, and the once-only inbox
+//! ([`outbox`]). It does not decide what to publish: devices, lanes and
 //! the store's outbox hand it messages. The topic reference is docs/bus.md.
 
 pub mod broker;
 pub mod client;
+pub mod messages;
 pub mod outbox;
 pub mod payload;
 pub mod topics;
 
-pub use client::{BusClient, ClientOptions, Link, Message};
+pub use client::{BusClient, ClientOptions, Link, LinkStatus, Message};
+pub use messages::{AlarmMessage, RejectedMessage};
+pub use outbox::Outbox;
 pub use rumqttc::QoS;
 pub use topics::Topics;
 

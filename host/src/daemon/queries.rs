@@ -42,6 +42,9 @@ pub enum QueryKind {
         #[serde(default)]
         utc_offset_minutes: i32,
     },
+    /// The outbox: every message not yet delivered with its stage, attempts and last error
+    /// (answered by the daemon's publisher, not the store).
+    Outbox,
     /// Outcome counts per lane per day, and the inspection and manual queues.
     Outcomes {
         /// Passages started in this range.
@@ -80,6 +83,9 @@ pub struct QueryReply {
 pub fn answer(store: &Store, kind: &QueryKind) -> Result<serde_json::Value, String> {
     let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|e| e.to_string());
     match kind {
+        QueryKind::Outbox => {
+            Err("the outbox is answered by the running daemon, not the store".into())
+        }
         QueryKind::Passages { criteria } => {
             let found = find_passages(store, criteria).map_err(|e| e.to_string())?;
             json(Ok(serde_json::json!({

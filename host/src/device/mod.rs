@@ -117,6 +117,47 @@ pub enum DeviceError {
         /// Device id.
         device: String,
     },
+    /// The device did not take a command.
+    #[error("device {lane}/{device}: {source}")]
+    Command {
+        /// Lane id.
+        lane: String,
+        /// Device id.
+        device: String,
+        /// Why.
+        #[source]
+        source: CommandFailed,
+    },
+}
+
+/// A command for a device's task, with where to say what became of it.
+#[derive(Debug)]
+pub struct DeviceCommand {
+    /// The command.
+    pub command: Command,
+    /// Answered once the command's bytes were handed to the device's link, or with why not.
+    pub receipt: Option<oneshot::Sender<Result<CommandSent, CommandFailed>>>,
+}
+
+/// A command whose bytes went to the device's link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSent {
+    /// How many bytes.
+    pub bytes: usize,
+}
+
+/// Why a command did not reach its device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandFailed {
+    /// The device's driver is not installed yet.
+    #[error("command not sent: {0}")]
+    NoDriver(String),
+    /// The driver could not encode it (after a second try on a fresh instance).
+    #[error("the driver could not encode the command: {0}")]
+    Encode(String),
+    /// The link to the device is down.
+    #[error("the link to the device is down: {0}")]
+    LinkDown(String),
 }
 
 /// What a driver swap on one device did.
@@ -156,7 +197,7 @@ pub struct DeviceHandle {
     pub lane: String,
     /// Device id.
     pub device: String,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<DeviceCommand>,
     swaps: mpsc::Sender<SwapRequest>,
     stats: Arc<Mutex<DeviceStats>>,
 }
@@ -334,7 +375,11 @@ impl DeviceLayer {
 
     /// The command channel of a device, for a part that commands it directly (the lane's
     /// barrier).
-    pub fn commands(&self, lane: &str, device: &str) -> Result<mpsc::Sender<Command>, DeviceError> {
+    pub fn commands(
+        &self,
+        lane: &str,
+        device: &str,
+    ) -> Result<mpsc::Sender<DeviceCommand>, DeviceError> {
         Ok(self.device(lane, device)?.commands.clone())
     }
 
@@ -343,20 +388,33 @@ impl DeviceLayer {
         self.devices.values()
     }
 
-    /// Sends a command (barrier open, display text) to a device.
+    /// Sends a command (barrier open, display text) to a device and waits until its bytes
+    /// were handed to the device's link, or says why not.
     pub async fn command(
         &self,
         lane: &str,
         device: &str,
         command: Command,
-    ) -> Result<(), DeviceError> {
+    ) -> Result<CommandSent, DeviceError> {
         let d = self.device(lane, device)?;
+        let stopped = || DeviceError::Stopped {
+            lane: lane.to_owned(),
+            device: device.to_owned(),
+        };
+        let (tx, rx) = oneshot::channel();
         d.commands
-            .send(command)
+            .send(DeviceCommand {
+                command,
+                receipt: Some(tx),
+            })
             .await
-            .map_err(|_| DeviceError::Stopped {
+            .map_err(|_| stopped())?;
+        rx.await
+            .map_err(|_| stopped())?
+            .map_err(|source| DeviceError::Command {
                 lane: lane.to_owned(),
                 device: device.to_owned(),
+                source,
             })
     }
 

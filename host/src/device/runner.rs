@@ -17,7 +17,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use super::transport::{Link, LinkEvent};
-use super::{DeviceEvent, DeviceEventKind, DeviceStats, DriverSwap, SwapRequest, now_ms};
+use super::{
+    CommandFailed, CommandSent, DeviceCommand, DeviceEvent, DeviceEventKind, DeviceStats,
+    DriverSwap, SwapRequest, now_ms,
+};
 use crate::config::DeviceConfig;
 use crate::plugin::DriverInstance;
 
@@ -33,7 +36,7 @@ pub(super) struct Runner {
     /// None while the device waits for its driver to be installed.
     pub(super) driver: Option<DriverInstance>,
     pub(super) link: Link,
-    pub(super) commands: mpsc::Receiver<Command>,
+    pub(super) commands: mpsc::Receiver<DeviceCommand>,
     pub(super) swaps: mpsc::Receiver<SwapRequest>,
     pub(super) events: mpsc::Sender<DeviceEvent>,
     pub(super) stats: Arc<Mutex<DeviceStats>>,
@@ -43,7 +46,7 @@ pub(super) struct Runner {
 /// Why the task woke up.
 enum Wake {
     Link(Option<LinkEvent>),
-    Command(Option<Command>),
+    Command(Option<DeviceCommand>),
     Swap(SwapRequest),
     Poll,
     Silence,
@@ -93,14 +96,18 @@ impl Runner {
         self.emit(kind).await;
     }
 
-    async fn send(&mut self, bytes: Vec<u8>, cause: String) {
+    /// Hands bytes to the link; false when the link has gone.
+    async fn send(&mut self, bytes: Vec<u8>, cause: String) -> bool {
         if bytes.is_empty() {
-            return;
+            return true;
         }
         self.stats().bytes_out += bytes.len() as u64;
         let hex = hex::encode_upper(&bytes);
         if self.link.outgoing.send(bytes).await.is_ok() {
             self.emit(DeviceEventKind::Sent { hex, cause }).await;
+            true
+        } else {
+            false
         }
     }
 
@@ -246,22 +253,57 @@ impl Runner {
         });
     }
 
-    async fn on_command(&mut self, command: Command, pending_close: &mut Option<Instant>) {
-        let cause = format!("{command:?}");
-        let Some(driver) = self.driver.as_mut() else {
-            let why = format!("command {cause} not sent: {}", self.waiting());
-            self.fault(why).await;
-            return;
-        };
-        match driver.encode(&command) {
-            Ok(bytes) => {
-                self.send(bytes, cause).await;
-                if let Command::Pulse(ms) = command {
-                    *pending_close = Some(Instant::now() + Duration::from_millis(u64::from(ms)));
-                }
-            }
-            Err(e) => self.fault(e.to_string()).await,
+    /// Encodes and sends a command; a driver fault gets one more try on the rebuilt
+    /// instance (a fault costs the call, not the command). The receipt, when there is one,
+    /// says whether the bytes reached the link.
+    async fn on_command(
+        &mut self,
+        command: DeviceCommand,
+        link_up: bool,
+        pending_close: &mut Option<Instant>,
+    ) {
+        let DeviceCommand { command, receipt } = command;
+        let result = self.command(&command, link_up, pending_close).await;
+        if let Err(e) = &result {
+            self.fault(format!("command {command:?}: {e}")).await;
         }
+        if let Some(r) = receipt {
+            let _ = r.send(result);
+        }
+    }
+
+    async fn command(
+        &mut self,
+        command: &Command,
+        link_up: bool,
+        pending_close: &mut Option<Instant>,
+    ) -> Result<CommandSent, CommandFailed> {
+        let cause = format!("{command:?}");
+        let waiting = self.waiting();
+        let Some(driver) = self.driver.as_mut() else {
+            return Err(CommandFailed::NoDriver(waiting));
+        };
+        let bytes = match driver.encode(command) {
+            Ok(b) => b,
+            Err(first) => {
+                tracing::warn!(lane = %self.lane, device = %self.device, "encode failed, trying again: {first}");
+                driver
+                    .encode(command)
+                    .map_err(|e| CommandFailed::Encode(e.to_string()))?
+            }
+        };
+        if !link_up {
+            let status = self.stats().status.clone();
+            return Err(CommandFailed::LinkDown(status));
+        }
+        let n = bytes.len();
+        if !self.send(bytes, cause).await {
+            return Err(CommandFailed::LinkDown("the link has closed".into()));
+        }
+        if let Command::Pulse(ms) = command {
+            *pending_close = Some(Instant::now() + Duration::from_millis(u64::from(*ms)));
+        }
+        Ok(CommandSent { bytes: n })
     }
 
     /// How often the driver wants the device polled, if at all.
@@ -319,7 +361,7 @@ impl Runner {
                     silence_at = Instant::now() + NEVER;
                     self.set_online(false, reason).await;
                 }
-                Wake::Command(Some(c)) => self.on_command(c, &mut pending_close).await,
+                Wake::Command(Some(c)) => self.on_command(c, link_up, &mut pending_close).await,
                 Wake::Swap(request) => {
                     self.on_swap(request).await;
                     poll_every = self.poll_every();
@@ -329,7 +371,9 @@ impl Runner {
                     next_poll = Instant::now() + poll_every.unwrap_or(NEVER);
                     if link_up && let Some(driver) = self.driver.as_mut() {
                         match driver.poll() {
-                            Ok(Some(bytes)) => self.send(bytes, "poll".into()).await,
+                            Ok(Some(bytes)) => {
+                                self.send(bytes, "poll".into()).await;
+                            }
                             Ok(None) => {}
                             Err(e) => self.fault(e.to_string()).await,
                         }
@@ -342,7 +386,11 @@ impl Runner {
                 }
                 Wake::Close => {
                     pending_close = None;
-                    self.on_command(Command::Close, &mut None).await;
+                    let close = DeviceCommand {
+                        command: Command::Close,
+                        receipt: None,
+                    };
+                    self.on_command(close, link_up, &mut None).await;
                 }
                 Wake::Link(None) | Wake::Command(None) | Wake::Stop => break,
             }

@@ -11,19 +11,19 @@ use kakou_plugin_sdk::model::{
     CargoKind, Check, CheckResult, Command, Direction, DocumentRef, Outcome, Passage, Plate,
     Reading, ReadingValue, Setting, Severity, Source,
 };
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::assembly::{Assembled, Assembler, merge};
 use super::ops::{OperatorAction, OperatorReply, OperatorRequest};
 use super::ruleset::RuleSet;
 use super::{LaneError, PassageMessage, state_for};
-use crate::bus::Topics;
-use crate::bus::payload::Envelope;
+use crate::bus::{AlarmMessage, Outbox};
 use crate::config::LaneConfig;
+use crate::device::DeviceCommand;
 use crate::store::{
-    AuditEntry, Confirm, ManualAction, OutboxMessage, PassageRecord, PassageState, Store,
-    StoreLookups, WriteTx,
+    AuditEntry, ManualAction, OutboxMessage, PassageRecord, PassageState, Store, StoreError,
+    StoreLookups, StoredReply, WriteTx, Writer,
 };
 
 /// What every lane of a site shares.
@@ -32,17 +32,16 @@ pub struct LaneContext {
     pub site: String,
     /// Customs office code.
     pub office: String,
-    /// The store.
+    /// The store, for reads (rules' look-ups, the passages an action names).
     pub store: Store,
+    /// Every write goes through the store writer: lanes never commit on the executor, and
+    /// concurrent lanes share one durable commit.
+    pub writer: Writer,
     /// The rule set in force; replaced whole by a swap.
     pub ruleset: RwLock<RuleSet>,
-    /// Bus topics.
-    pub topics: Topics,
-    /// Wakes the outbox publisher after a passage is written.
-    pub outbox_wake: Arc<Notify>,
-    /// Whose acknowledgement takes a passage message out of the outbox.
-    pub confirm: Confirm,
-    /// Where lane events go (the daemon publishes them).
+    /// Builds passage and alarm messages and wakes the publisher after they are committed.
+    pub outbox: Outbox,
+    /// Where lane events go (the daemon answers operators from them; the demo shows them).
     pub events: mpsc::Sender<LaneEvent>,
 }
 
@@ -60,7 +59,7 @@ pub struct LaneSettings {
     /// The lane as the site manifest has it.
     pub config: LaneConfig,
     /// Commands to the barrier device, when the lane has one.
-    pub barrier: Option<mpsc::Sender<Command>>,
+    pub barrier: Option<mpsc::Sender<DeviceCommand>>,
 }
 
 /// Something for a lane to handle.
@@ -117,6 +116,16 @@ pub enum LaneEvent {
         severity: Severity,
         /// What happened.
         message: String,
+    },
+    /// What became of a barrier command for a released truck.
+    Barrier {
+        /// Lane id.
+        lane: String,
+        /// Passage id.
+        passage: String,
+        /// The barrier device took the command (written to its link); false: it did not,
+        /// and `lane.barrier` was raised.
+        confirmed: bool,
     },
     /// An answer to an operator's request that came over the bus.
     Reply {
@@ -176,10 +185,13 @@ fn now_ms() -> i64 {
 struct Worker {
     ctx: Arc<LaneContext>,
     config: LaneConfig,
-    barrier: Option<mpsc::Sender<Command>>,
+    barrier: Option<mpsc::Sender<DeviceCommand>>,
     assembler: Assembler,
     /// Passages of this lane waiting for an operator, oldest first.
     waiting: VecDeque<String>,
+    /// The lane's latest passage: the truck standing in the lane. Only its release moves
+    /// the barrier.
+    current: Option<String>,
 }
 
 impl Worker {
@@ -191,6 +203,7 @@ impl Worker {
             barrier: settings.barrier,
             assembler,
             waiting: VecDeque::new(),
+            current: None,
         }
     }
 
@@ -207,6 +220,7 @@ impl Worker {
             .passages_by_lane_between(self.lane(), now - 86_400_000, now + 1);
         match found {
             Ok(records) => {
+                self.current = records.last().map(|r| r.passage.id.clone());
                 self.waiting = records
                     .into_iter()
                     .filter(|r| r.state == PassageState::Manual)
@@ -245,22 +259,23 @@ impl Worker {
             }
             LaneInput::Operator { id, request, reply } => {
                 let reply_to = request.reply_to.clone();
-                let answer = match self.operate(&request).await {
-                    Ok((record, message)) => OperatorReply {
-                        request: id,
-                        ok: true,
-                        message,
-                        passage: record,
-                    },
-                    Err(e) => {
-                        tracing::warn!(lane = %self.config.id, "operator {}: {e}", request.operator);
-                        OperatorReply {
-                            request: id,
-                            ok: false,
-                            message: e.to_string(),
-                            passage: None,
+                let answer = match self.stored_answer(&id) {
+                    Some(first) => first,
+                    None => match self.operate(&id, &request).await {
+                        Ok(answer) => answer,
+                        Err(e) => {
+                            tracing::warn!(lane = %self.config.id, "operator {}: {e}", request.operator);
+                            let answer = OperatorReply {
+                                request: id.clone(),
+                                ok: false,
+                                message: e.to_string(),
+                                passage: None,
+                            };
+                            // A retry of a refused request is refused the same way.
+                            self.remember(&id, &answer).await;
+                            answer
                         }
-                    }
+                    },
                 };
                 if let Some(topic) = reply_to {
                     self.emit(LaneEvent::Reply {
@@ -290,15 +305,24 @@ impl Worker {
             let names: Vec<&str> = missing.iter().map(|k| k.name()).collect();
             set_attribute(&mut passage, "missing", &names.join(","));
         }
-        let result = self.evaluate(passage).and_then(|mut record| {
-            record.created_ms = record.passage.now_ms;
-            record.updated_ms = record.passage.now_ms;
-            self.write(&record, "decided", |_| Ok(()))?;
-            Ok(record)
-        });
+        let result = match self.evaluate_off_executor(passage) {
+            Ok(mut record) => {
+                record.created_ms = record.passage.now_ms;
+                record.updated_ms = record.passage.now_ms;
+                let alarms = self.alarms_for(&record, "decided");
+                self.write(&record, "decided", alarms.clone(), |_| Ok(()))
+                    .await
+                    .map(|()| (record, alarms))
+            }
+            Err(e) => Err(e),
+        };
         match result {
-            Ok(record) => {
-                self.after(record, "decided").await;
+            Ok((record, alarms)) => {
+                let id = record.passage.id.clone();
+                self.current = Some(id);
+                let opens = record.outcome == Some(Outcome::Release)
+                    && record.state == PassageState::Decided;
+                self.after(record, "decided", alarms, opens).await;
             }
             Err(e) => {
                 tracing::error!(lane = %self.config.id, "passage not recorded: {e}");
@@ -310,6 +334,18 @@ impl Worker {
                 )
                 .await;
             }
+        }
+    }
+
+    /// [`Worker::evaluate`] with the executor told that this thread blocks for a while
+    /// (rules plugins run for tens to hundreds of microseconds).
+    fn evaluate_off_executor(&self, passage: Passage) -> Result<PassageRecord, LaneError> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => {
+                tokio::task::block_in_place(|| self.evaluate(passage))
+            }
+            _ => self.evaluate(passage),
         }
     }
 
@@ -421,72 +457,83 @@ impl Worker {
         })
     }
 
-    /// Writes a record and its outbox message in one transaction (plus `more`).
-    fn write(
+    /// Writes a record, its outbox message and its alarms in one durable transaction (plus
+    /// `more`), through the store writer.
+    async fn write(
         &self,
         record: &PassageRecord,
         cause: &str,
-        more: impl FnOnce(&mut WriteTx) -> Result<(), crate::store::StoreError>,
+        alarms: Vec<AlarmMessage>,
+        mut more: impl FnMut(&mut WriteTx) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<(), LaneError> {
-        let message = self.message(record, cause);
-        self.ctx.store.write(|tx| {
-            tx.put_passage(record)?;
-            tx.outbox_push(&message)?;
-            more(tx)
-        })?;
-        self.ctx.outbox_wake.notify_one();
+        let me = MessageBuilder {
+            outbox: self.ctx.outbox.clone(),
+        };
+        let mut messages = vec![me.passage(record, cause)];
+        messages.extend(me.alarms(record, alarms));
+        let record = record.clone();
+        self.ctx
+            .writer
+            .write(move |tx| {
+                tx.put_passage(&record)?;
+                for m in &messages {
+                    tx.outbox_push(m)?;
+                }
+                more(tx)
+            })
+            .await?;
+        self.ctx.outbox.wake();
         Ok(())
     }
 
-    fn message(&self, record: &PassageRecord, cause: &str) -> OutboxMessage {
-        let id = format!(
-            "{}:{}:{}",
-            record.passage.id,
-            record.updated_ms,
-            record.manual_actions.len()
-        );
-        let topic = self.ctx.topics.passage(&record.passage.lane.id);
-        let body = PassageMessage {
-            record: record.clone(),
-            cause: cause.to_owned(),
-        };
-        let at = record.updated_ms;
-        match self.ctx.confirm {
-            Confirm::Broker => {
-                OutboxMessage::new(topic, Envelope::new(id, at, body).to_bytes(), at)
-            }
-            Confirm::Receiver => {
-                let bytes = Envelope::new(id.clone(), at, body)
-                    .with_ack(self.ctx.topics.outbox_ack())
-                    .to_bytes();
-                OutboxMessage::confirmed_by_receiver(topic, bytes, id, at)
+    /// The stored first answer to request `id`, if it was answered before.
+    fn stored_answer(&self, id: &str) -> Option<OperatorReply> {
+        let stored = self.ctx.store.snapshot().and_then(|s| s.request_answer(id));
+        match stored {
+            Ok(Some(s)) => serde_json::from_value(s.reply).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(lane = %self.config.id, "cannot read request {id}: {e}");
+                None
             }
         }
     }
 
-    /// Acts on a recorded passage: barrier, waiting list, events, alarms.
-    async fn after(&mut self, record: PassageRecord, cause: &str) -> bool {
-        let id = record.passage.id.clone();
-        self.waiting.retain(|w| *w != id);
-        if record.state == PassageState::Manual {
-            self.waiting.push_back(id.clone());
-        }
-        let release = record.outcome == Some(Outcome::Release)
-            && matches!(
-                record.state,
-                PassageState::Decided | PassageState::Inspected | PassageState::Closed
-            );
-        let opened = if release {
-            self.open_barrier(&id).await
-        } else {
-            false
+    /// Keeps the answer to request `id` (a refusal: nothing else was written).
+    async fn remember(&self, id: &str, answer: &OperatorReply) {
+        let stored = StoredReply {
+            at_ms: now_ms(),
+            reply: serde_json::to_value(answer).unwrap_or_default(),
         };
+        let id = id.to_owned();
+        let r: Result<bool, StoreError> = self
+            .ctx
+            .writer
+            .write(move |tx| tx.request_answered(&id, &stored))
+            .await;
+        if let Err(e) = r {
+            tracing::error!(lane = %self.config.id, "cannot keep an answer: {e}");
+        }
+    }
+
+    /// The alarms a recorded passage raises: its verdict's (when just decided), and why the
+    /// barrier stays down (unless it is released, cancelled or inspected).
+    fn alarms_for(&self, record: &PassageRecord, cause: &str) -> Vec<AlarmMessage> {
+        let id = &record.passage.id;
+        let lane = Some(self.config.id.clone());
+        let mut alarms = Vec::new();
         if let Some(v) = &record.verdict
             && cause == "decided"
         {
             for a in &v.alarms {
-                self.alarm(Some(&id), &a.code, a.severity, a.message.clone())
-                    .await;
+                alarms.push(AlarmMessage {
+                    code: a.code.clone(),
+                    lane: lane.clone(),
+                    device: None,
+                    passage: Some(id.clone()),
+                    severity: a.severity,
+                    message: a.message.clone(),
+                });
             }
         }
         if let Some(outcome) = record.outcome
@@ -508,46 +555,152 @@ impl Worker {
                 Outcome::Inspect => "lane.inspect",
                 _ => "lane.refuse",
             };
-            self.alarm(
-                Some(&id),
-                code,
-                if outcome == Outcome::Manual {
+            alarms.push(AlarmMessage {
+                code: code.into(),
+                lane,
+                device: None,
+                passage: Some(id.clone()),
+                severity: if outcome == Outcome::Manual {
                     Severity::Warning
                 } else {
                     Severity::Critical
                 },
-                format!(
+                message: format!(
                     "{id}: barrier stays down ({outcome:?}): {}",
                     reasons.join("; ")
                 ),
-            )
+            });
+        }
+        alarms
+    }
+
+    /// Acts on a recorded passage: barrier (only when `opens`), waiting list, events.
+    async fn after(
+        &mut self,
+        record: PassageRecord,
+        cause: &str,
+        alarms: Vec<AlarmMessage>,
+        opens: bool,
+    ) {
+        let id = record.passage.id.clone();
+        self.waiting.retain(|w| *w != id);
+        if record.state == PassageState::Manual {
+            self.waiting.push_back(id.clone());
+        }
+        if opens {
+            self.open_barrier(&id);
+        }
+        for a in alarms {
+            self.emit(LaneEvent::Alarm {
+                lane: self.config.id.clone(),
+                passage: a.passage,
+                code: a.code,
+                severity: a.severity,
+                message: a.message,
+            })
             .await;
         }
         self.emit(LaneEvent::Recorded {
             record,
             cause: cause.to_owned(),
-            opened,
+            opened: opens && self.barrier.is_some(),
         })
         .await;
-        opened
     }
 
-    async fn open_barrier(&self, passage: &str) -> bool {
-        let Some(b) = &self.barrier else {
-            return false;
+    /// Whether an operator's change releases the truck standing in the lane: a waiting
+    /// passage, the lane's latest, released now. Record changes after the truck has gone
+    /// (backfill, write-off) never move the barrier.
+    fn releases_standing_truck(&self, before: &PassageRecord, after: &PassageRecord) -> bool {
+        matches!(
+            before.state,
+            PassageState::Manual | PassageState::Inspection | PassageState::Pending
+        ) && after.outcome == Some(Outcome::Release)
+            && matches!(after.state, PassageState::Decided | PassageState::Inspected)
+            && self.current.as_deref() == Some(before.passage.id.as_str())
+    }
+
+    /// Pulses the barrier for a released passage, confirmed: the barrier's device task says
+    /// whether the command reached its link. A command that did not is sent again while the
+    /// pulse lasts; one that never does raises `lane.barrier` naming the passage, so an
+    /// operator opens the barrier by hand. Runs beside the lane: the next truck is not held up.
+    fn open_barrier(&self, passage: &str) {
+        let Some(b) = self.barrier.clone() else {
+            return;
         };
-        let ms = u32::try_from(self.config.flow.pulse.as_millis()).unwrap_or(u32::MAX);
-        if b.send(Command::Pulse(ms)).await.is_err() {
-            self.alarm(
-                Some(passage),
-                "lane.barrier",
-                Severity::Critical,
-                format!("{passage}: the barrier device has stopped; open it by hand"),
-            )
-            .await;
-            return false;
-        }
-        true
+        let pulse = self.config.flow.pulse;
+        let ms = u32::try_from(pulse.as_millis()).unwrap_or(u32::MAX);
+        let (ctx, lane, passage) = (self.ctx.clone(), self.config.id.clone(), passage.to_owned());
+        tokio::spawn(async move {
+            let give_up = tokio::time::Instant::now() + pulse.max(Duration::from_millis(500));
+            let mut attempts = 0u32;
+            let failure = loop {
+                attempts += 1;
+                let (tx, rx) = oneshot::channel();
+                let command = DeviceCommand {
+                    command: Command::Pulse(ms),
+                    receipt: Some(tx),
+                };
+                let why = if b.send(command).await.is_err() {
+                    break "the barrier device has stopped".to_owned();
+                } else {
+                    match rx.await {
+                        Ok(Ok(_)) => break String::new(),
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "the barrier device has stopped".to_owned(),
+                    }
+                };
+                if tokio::time::Instant::now() >= give_up {
+                    break format!("{why} (after {attempts} attempts)");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            };
+            let confirmed = failure.is_empty();
+            if !confirmed {
+                let alarm = AlarmMessage {
+                    code: "lane.barrier".into(),
+                    lane: Some(lane.clone()),
+                    device: None,
+                    passage: Some(passage.clone()),
+                    severity: Severity::Critical,
+                    message: format!(
+                        "{passage} was released but the barrier of lane {lane} did not take the open command: {failure}; open it by hand"
+                    ),
+                };
+                let message = ctx.outbox.message_confirmed_by(
+                    ctx.outbox.topics().alarm(),
+                    format!("{passage}:barrier"),
+                    now_ms(),
+                    alarm.clone(),
+                    crate::store::Confirm::Broker,
+                );
+                let written: Result<u64, StoreError> =
+                    ctx.writer.write(move |tx| tx.outbox_push(&message)).await;
+                match written {
+                    Ok(_) => ctx.outbox.wake(),
+                    Err(e) => tracing::error!(%lane, "barrier alarm not recorded: {e}"),
+                }
+                tracing::error!(%lane, "{}", alarm.message);
+                let _ = ctx
+                    .events
+                    .send(LaneEvent::Alarm {
+                        lane: lane.clone(),
+                        passage: Some(passage.clone()),
+                        code: alarm.code,
+                        severity: alarm.severity,
+                        message: alarm.message,
+                    })
+                    .await;
+            }
+            let _ = ctx
+                .events
+                .send(LaneEvent::Barrier {
+                    lane,
+                    passage,
+                    confirmed,
+                })
+                .await;
+        });
     }
 
     async fn alarm(&self, passage: Option<&str>, code: &str, severity: Severity, message: String) {
@@ -561,18 +714,13 @@ impl Worker {
         .await;
     }
 
-    /// The passage an action names, or the lane's oldest waiting one.
+    /// The passage an action names. Every action names its passage: acting on "the oldest
+    /// waiting one" would let a retried request act on the next truck.
     fn target(&self, named: Option<&String>) -> Result<String, LaneError> {
-        match named {
-            Some(p) => Ok(p.clone()),
-            None => self
-                .waiting
-                .front()
-                .cloned()
-                .ok_or_else(|| LaneError::NothingWaiting {
-                    lane: self.config.id.clone(),
-                }),
-        }
+        named.cloned().ok_or_else(|| LaneError::PassageNotNamed {
+            lane: self.config.id.clone(),
+            waiting: self.waiting.iter().cloned().collect(),
+        })
     }
 
     fn load(&self, id: &str) -> Result<PassageRecord, LaneError> {
@@ -594,11 +742,14 @@ impl Worker {
         }
     }
 
-    /// Carries out an operator's action; returns the changed record and what was done.
+    /// Carries out an operator's request `request_id`: the change, its audit entry, its
+    /// outbox messages and the answer are one transaction, so the request acts once however
+    /// often it is sent. Only the release of the truck standing in the lane moves the barrier.
     async fn operate(
         &mut self,
+        request_id: &str,
         request: &OperatorRequest,
-    ) -> Result<(Option<PassageRecord>, String), LaneError> {
+    ) -> Result<OperatorReply, LaneError> {
         let now = now_ms();
         let who = request.operator.clone();
         let action = |name: &str, note: Option<String>| ManualAction {
@@ -608,7 +759,7 @@ impl Worker {
             note,
         };
         let name = request.action.name();
-        let record = match &request.action {
+        let (before, planned, manual) = match &request.action {
             OperatorAction::Complete { passage, readings } => {
                 let id = self.target(passage.as_ref())?;
                 let before = self.load(&id)?;
@@ -626,17 +777,17 @@ impl Worker {
                 }
                 p.now_ms = now;
                 p.attributes.retain(|s| s.key != "missing");
-                let decided = self.evaluate(p)?;
+                let decided = self.evaluate_off_executor(p)?;
+                let mut planned = before.clone();
+                planned.passage = decided.passage;
+                planned.verdict = decided.verdict;
+                planned.outcome = decided.outcome;
+                planned.state = decided.state;
+                planned.decided_by = decided.decided_by;
+                planned.vehicle = decided.vehicle;
+                planned.documents = decided.documents;
                 let note = Some(describe_readings(readings));
-                self.update(&id, action(name, note), move |r| {
-                    r.passage = decided.passage;
-                    r.verdict = decided.verdict;
-                    r.outcome = decided.outcome;
-                    r.state = decided.state;
-                    r.decided_by = decided.decided_by;
-                    r.vehicle = decided.vehicle;
-                    r.documents = decided.documents;
-                })?
+                (before, planned, action(name, note))
             }
             OperatorAction::Release { passage, reason }
             | OperatorAction::Inspect { passage, reason }
@@ -651,10 +802,10 @@ impl Worker {
                     OperatorAction::Inspect { .. } => Outcome::Inspect,
                     _ => Outcome::Refuse,
                 };
-                self.update(&id, action(name, Some(reason.clone())), |r| {
-                    r.outcome = Some(outcome);
-                    r.state = state_for(outcome);
-                })?
+                let mut planned = before.clone();
+                planned.outcome = Some(outcome);
+                planned.state = state_for(outcome);
+                (before, planned, action(name, Some(reason.clone())))
             }
             OperatorAction::Inspected {
                 passage,
@@ -675,15 +826,14 @@ impl Worker {
                         .map(|n| format!(": {n}"))
                         .unwrap_or_default()
                 );
-                let passed = *passed;
-                self.update(passage, action(name, Some(text)), |r| {
-                    r.state = PassageState::Inspected;
-                    r.outcome = Some(if passed {
-                        Outcome::Release
-                    } else {
-                        Outcome::Refuse
-                    });
-                })?
+                let mut planned = before.clone();
+                planned.state = PassageState::Inspected;
+                planned.outcome = Some(if *passed {
+                    Outcome::Release
+                } else {
+                    Outcome::Refuse
+                });
+                (before, planned, action(name, Some(text)))
             }
             OperatorAction::Backfill { passage, readings } => {
                 let before = self.load(passage)?;
@@ -696,8 +846,10 @@ impl Worker {
                 if !still.is_empty() {
                     set_attribute(&mut p, "backfill-needed", &still.join(","));
                 }
+                let mut planned = before.clone();
+                planned.passage = p;
                 let note = Some(describe_readings(readings));
-                self.update(passage, action(name, note), move |r| r.passage = p)?
+                (before, planned, action(name, note))
             }
             OperatorAction::Cancel { passage, reason } => {
                 let id = self.target(passage.as_ref())?;
@@ -705,49 +857,83 @@ impl Worker {
                 if before.state == PassageState::Closed {
                     return Err(self.not_applicable(&before, "the truck has gone"));
                 }
-                self.update(&id, action(name, Some(reason.clone())), |r| {
-                    r.state = PassageState::Cancelled;
-                })?
+                let mut planned = before.clone();
+                planned.state = PassageState::Cancelled;
+                (before, planned, action(name, Some(reason.clone())))
             }
             OperatorAction::WriteOff {
                 plate,
                 direction,
                 reason,
-            } => self.write_off(&who, plate, *direction, reason, now)?,
+            } => {
+                let record = self
+                    .write_off(request_id, &who, plate, *direction, reason, now)
+                    .await?;
+                let answer = reply_for(request_id, &record, false);
+                self.after(record, name, Vec::new(), false).await;
+                return Ok(answer);
+            }
         };
-        let opened = self.after(record.clone(), name).await;
-        let message = format!(
-            "{} {}: {:?}, {:?}{}",
-            name,
-            record.passage.id,
-            record.outcome.unwrap_or_default(),
-            record.state,
-            if opened { ", barrier opened" } else { "" }
-        );
-        Ok((Some(record), message))
+        let opens = matches!(
+            request.action,
+            OperatorAction::Complete { .. }
+                | OperatorAction::Release { .. }
+                | OperatorAction::Inspected { .. }
+        ) && self.releases_standing_truck(&before, &planned);
+        let (record, alarms, answer) = self
+            .update(request_id, &before.passage.id, manual, planned, opens)
+            .await?;
+        self.after(record, name, alarms, opens).await;
+        Ok(answer)
     }
 
-    /// Changes a passage for an operator: record, manual action, audit entry and outbox
-    /// message in one transaction.
-    fn update(
+    /// Changes a passage for an operator: record, manual action, audit entry, outbox messages
+    /// (passage and alarms) and the request's answer in one transaction.
+    async fn update(
         &self,
+        request_id: &str,
         id: &str,
         action: ManualAction,
-        change: impl FnOnce(&mut PassageRecord),
-    ) -> Result<PassageRecord, LaneError> {
+        planned: PassageRecord,
+        opens: bool,
+    ) -> Result<(PassageRecord, Vec<AlarmMessage>, OperatorReply), LaneError> {
         let cause = action.action.clone();
-        let record = self.ctx.store.write(|tx| {
-            let after = tx.manual_update(id, action, change)?;
-            tx.outbox_push(&self.message(&after, &cause))?;
-            Ok::<_, crate::store::StoreError>(after)
-        })?;
-        self.ctx.outbox_wake.notify_one();
-        Ok(record)
+        let alarms = self.alarms_for(&planned, &cause);
+        let (ctx, lane_alarms) = (self.ctx.clone(), alarms.clone());
+        let (request_id, id) = (request_id.to_owned(), id.to_owned());
+        // The messages need the record as written (its update time and action count), so
+        // they are built inside the transaction.
+        let me = MessageBuilder {
+            outbox: self.ctx.outbox.clone(),
+        };
+        let record = self
+            .ctx
+            .writer
+            .write(move |tx| {
+                let planned = planned.clone();
+                let after = tx.manual_update(&id, action.clone(), move |r| *r = planned)?;
+                tx.outbox_push(&me.passage(&after, &cause))?;
+                for m in me.alarms(&after, lane_alarms.clone()) {
+                    tx.outbox_push(&m)?;
+                }
+                let answer = reply_for(&request_id, &after, opens);
+                let stored = StoredReply {
+                    at_ms: after.updated_ms,
+                    reply: serde_json::to_value(&answer).unwrap_or_default(),
+                };
+                tx.request_answered(&request_id, &stored)?;
+                Ok::<_, StoreError>((after, answer))
+            })
+            .await?;
+        ctx.outbox.wake();
+        let (record, answer) = record;
+        Ok((record, alarms, answer))
     }
 
-    /// Records the movement a two-plate vehicle's balance misses.
-    fn write_off(
+    /// Records the movement a two-plate vehicle's balance misses, with the request's answer.
+    async fn write_off(
         &self,
+        request_id: &str,
         who: &str,
         plate: &str,
         direction: Direction,
@@ -802,17 +988,24 @@ impl Worker {
         } else {
             -1
         };
-        self.write(&record, "write-off", |tx| {
-            tx.audit(AuditEntry {
-                who: who.to_owned(),
-                when_ms: now,
-                action: "vehicle.write-off".into(),
-                subject: normalised.clone(),
-                before: Some(serde_json::json!({ "balance": before })),
-                after: Some(serde_json::json!({ "balance": before + delta, "reason": reason })),
-            })
-            .map(drop)
-        })?;
+        let audit = AuditEntry {
+            who: who.to_owned(),
+            when_ms: now,
+            action: "vehicle.write-off".into(),
+            subject: normalised,
+            before: Some(serde_json::json!({ "balance": before })),
+            after: Some(serde_json::json!({ "balance": before + delta, "reason": reason })),
+        };
+        let stored = StoredReply {
+            at_ms: now,
+            reply: serde_json::to_value(reply_for(request_id, &record, false)).unwrap_or_default(),
+        };
+        let request_id = request_id.to_owned();
+        self.write(&record, "write-off", Vec::new(), move |tx| {
+            tx.audit(audit.clone())?;
+            tx.request_answered(&request_id, &stored).map(drop)
+        })
+        .await?;
         Ok(record)
     }
 
@@ -824,6 +1017,76 @@ impl Worker {
             cargo: self.config.cargo,
             station: self.config.station.clone(),
         }
+    }
+}
+
+/// Builds a lane's outbox messages; cloned into store-writer jobs, which build them from the
+/// record as written.
+#[derive(Clone)]
+struct MessageBuilder {
+    outbox: Outbox,
+}
+
+impl MessageBuilder {
+    /// The passage message. Its id (passage, update time, action count) is the same for every
+    /// resend of this state of the passage.
+    fn passage(&self, record: &PassageRecord, cause: &str) -> OutboxMessage {
+        let id = format!(
+            "{}:{}:{}",
+            record.passage.id,
+            record.updated_ms,
+            record.manual_actions.len()
+        );
+        let topic = self.outbox.topics().passage(&record.passage.lane.id);
+        let body = PassageMessage {
+            record: record.clone(),
+            cause: cause.to_owned(),
+        };
+        self.outbox.message(topic, id, record.updated_ms, body)
+    }
+
+    /// The alarm messages of a passage's state, ids stable in the same way.
+    fn alarms(&self, record: &PassageRecord, alarms: Vec<AlarmMessage>) -> Vec<OutboxMessage> {
+        let topic = self.outbox.topics().alarm();
+        alarms
+            .into_iter()
+            .enumerate()
+            .map(|(n, a)| {
+                let id = format!(
+                    "{}:{}:{}:alarm-{n}",
+                    record.passage.id,
+                    record.updated_ms,
+                    record.manual_actions.len()
+                );
+                self.outbox.message_confirmed_by(
+                    topic.clone(),
+                    id,
+                    record.updated_ms,
+                    a,
+                    crate::store::Confirm::Broker,
+                )
+            })
+            .collect()
+    }
+}
+
+/// The answer to a request that changed `record`.
+fn reply_for(request_id: &str, record: &PassageRecord, opens: bool) -> OperatorReply {
+    let name = record
+        .manual_actions
+        .last()
+        .map_or("decided", |a| a.action.as_str());
+    OperatorReply {
+        request: request_id.to_owned(),
+        ok: true,
+        message: format!(
+            "{name} {}: {:?}, {:?}{}",
+            record.passage.id,
+            record.outcome.unwrap_or_default(),
+            record.state,
+            if opens { ", barrier opened" } else { "" }
+        ),
+        passage: Some(record.clone()),
     }
 }
 

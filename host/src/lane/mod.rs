@@ -42,11 +42,13 @@ pub enum LaneError {
         /// The id asked for.
         passage: String,
     },
-    /// The lane has no passage waiting for an operator.
-    #[error("lane {lane}: no passage is waiting for an operator; name one with `passage`")]
-    NothingWaiting {
+    /// An action that must name its passage did not.
+    #[error("lane {lane}: name the passage this action is for (`passage`, or --passage); {}", waiting_list(.waiting))]
+    PassageNotNamed {
         /// Lane id.
         lane: String,
+        /// The lane's passages waiting for an operator, oldest first.
+        waiting: Vec<String>,
     },
     /// The action does not apply to the passage in its state.
     #[error("lane {lane}: passage {passage} is {state:?}: {reason}")]
@@ -63,6 +65,14 @@ pub enum LaneError {
     /// The lane task has stopped.
     #[error("lane {0} has stopped")]
     Stopped(String),
+}
+
+fn waiting_list(waiting: &[String]) -> String {
+    if waiting.is_empty() {
+        "no passage is waiting for an operator on this lane".into()
+    } else {
+        format!("waiting: {}", waiting.join(", "))
+    }
 }
 
 /// A decided passage on the bus (`kakou/{site}/lane/{lane}/passage`), sent through the outbox.

@@ -8,7 +8,7 @@
 //! publish or decide, takes every record's times from its callers (only a new file's
 //! `created_ms` comes from the clock), and no other module opens the redb file.
 //!
-//! # Tables (schema 2)
+//! # Tables (schema 3)
 //!
 //! | table | key | value |
 //! |---|---|---|
@@ -28,8 +28,10 @@
 //! | `control_orders` | order id | [`ControlOrderRecord`] |
 //! | `control_orders_by_subject` (multimap) | (kind, subject) | order ids |
 //! | `equipment` | (lane, device) | [`Equipment`](crate::config::Equipment) |
-//! | `outbox` | message id | [`OutboxMessage`] |
+//! | `outbox` | message id | [`OutboxMessage`] waiting for its acknowledgement |
+//! | `outbox_done` | message id | [`OutboxMessage`] delivered (the last 100,000, with their times) |
 //! | `inbox` | received message id | applied at (ms) |
+//! | `requests` | operator request id | [`StoredReply`]: the first answer, given again to a retry |
 //! | `audit` | sequence (1, 2, …) | [`AuditEntry`] |
 //! | `audit_by_who` | (who, when_ms, seq) | () |
 //!
@@ -56,6 +58,7 @@ mod records;
 pub mod sample;
 mod schema;
 mod write;
+mod writer;
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -75,6 +78,7 @@ pub use read::{PassageIndex, Reader, Snapshot, foreign_plate_key, hex_key};
 pub use records::*;
 pub use schema::{OLDEST_SCHEMA, RECORD_TABLES, SCHEMA_VERSION, TABLES};
 pub use write::WriteTx;
+pub use writer::Writer;
 
 use read::Txn;
 use schema::*;
@@ -350,30 +354,13 @@ impl Store {
         self.snapshot()?.outbox_pending(limit)
     }
 
-    /// Removes an acknowledged outbox message, in its own transaction. False when it was
-    /// already gone.
-    pub fn outbox_ack(&self, id: u64) -> Result<bool, StoreError> {
-        self.write(|tx| tx.outbox_ack(id))
-    }
-
-    /// Removes several acknowledged messages in one transaction; returns how many were there.
-    pub fn outbox_ack_many(&self, ids: &[u64]) -> Result<usize, StoreError> {
+    /// Delivers several acknowledged messages in one transaction; returns how many were
+    /// still waiting.
+    pub fn outbox_deliver_many(&self, ids: &[u64], at_ms: i64) -> Result<usize, StoreError> {
         self.write(|tx| {
             let mut n = 0;
             for &id in ids {
-                n += usize::from(tx.outbox_ack(id)?);
-            }
-            Ok(n)
-        })
-    }
-
-    /// Records, in one transaction, that the broker acknowledged these messages that wait for
-    /// their receivers.
-    pub fn outbox_sent_many(&self, ids: &[u64], at_ms: i64) -> Result<usize, StoreError> {
-        self.write(|tx| {
-            let mut n = 0;
-            for &id in ids {
-                n += usize::from(tx.outbox_sent(id, at_ms)?);
+                n += usize::from(tx.outbox_deliver(id, at_ms)?);
             }
             Ok(n)
         })
@@ -455,6 +442,8 @@ impl Store {
                     while v < SCHEMA_VERSION {
                         match v {
                             1 => migrate_1_to_2(tx)?,
+                            // Schema 3 only added tables (created above).
+                            2 => {}
                             _ => unreachable_version(&tx.path, v)?,
                         }
                         v += 1;

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use super::StoreError;
 use super::records::{
     AuditEntry, AuditRecord, ControlOrderRecord, OutboxEntry, OutboxMessage, ParameterVersion,
-    PassageRecord, document_kind_key, subject_key, subject_kind_name,
+    PassageRecord, StoredReply, document_kind_key, subject_key, subject_kind_name,
 };
 use super::schema::*;
 use crate::config::Equipment;
@@ -888,6 +888,68 @@ impl<'t> Reader<'t> {
     /// Messages waiting in the outbox.
     pub fn outbox_len(&self) -> Result<u64, StoreError> {
         self.table(OUTBOX)?.len().map_err(self.err("outbox"))
+    }
+
+    /// Up to `limit` messages still in the outbox with ids above `after`, oldest first: what
+    /// the publisher reads when woken, so it never re-reads what it already holds.
+    pub fn outbox_after(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_range(OUTBOX, "outbox", after, limit)
+    }
+
+    /// Up to `limit` delivered messages with ids above `after`, oldest first.
+    pub fn outbox_delivered_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_range(OUTBOX_DONE, "outbox_done", after, limit)
+    }
+
+    /// One message by id, waiting or delivered.
+    pub fn outbox_message(&self, id: u64) -> Result<Option<OutboxMessage>, StoreError> {
+        for (def, name) in [(OUTBOX, "outbox"), (OUTBOX_DONE, "outbox_done")] {
+            let t = self.table(def)?;
+            if let Some(g) = t.get(id).map_err(self.err(name))? {
+                let m =
+                    decode(name, g.value()).map_err(|r| self.corrupt(name, &id.to_string(), r))?;
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
+    }
+
+    fn outbox_range(
+        &self,
+        def: TableDefinition<'static, u64, &'static [u8]>,
+        name: &'static str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let t = self.table(def)?;
+        let mut out = Vec::new();
+        if let Some(range) = t.range(after.saturating_add(1)..).map_err(self.err(name))? {
+            for item in range.take(limit) {
+                let (k, v) = item.map_err(self.err(name))?;
+                let message: OutboxMessage = decode(name, v.value())
+                    .map_err(|r| self.corrupt(name, &k.value().to_string(), r))?;
+                out.push(OutboxEntry {
+                    id: k.value(),
+                    message,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored answer to an operator's request id, if it was answered.
+    pub fn request_answer(&self, id: &str) -> Result<Option<StoredReply>, StoreError> {
+        let t = self.table(REQUESTS)?;
+        match t.get(id).map_err(self.err("requests"))? {
+            Some(g) => Ok(Some(
+                decode("requests", g.value()).map_err(|r| self.corrupt("requests", id, r))?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// When a received message id was applied, if it was.

@@ -271,7 +271,12 @@ pub struct ParameterVersion {
 /// Quality of service a message is published with.
 pub type Qos = u8;
 
-/// A message waiting in the outbox.
+/// A message in the outbox, with where it is in its life.
+///
+/// Only transitions that must survive a restart are written: queued (with the record that
+/// caused it), acknowledged by the broker (for messages whose receivers confirm), delivered
+/// (moved to the history table), and attempts after a timeout. The publisher keeps the rest
+/// (the publish in flight, its packet id) in memory.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct OutboxMessage {
@@ -286,13 +291,21 @@ pub struct OutboxMessage {
     pub created_ms: i64,
     /// Publish attempts so far.
     pub attempts: u32,
-    /// The envelope id receivers confirm (empty: receivers do not confirm).
+    /// The envelope id, stable across resends; receivers apply it once and, when
+    /// [`Confirm::Receiver`], confirm it.
     pub message_id: String,
-    /// Whose acknowledgement removes the message.
+    /// Whose acknowledgement delivers the message.
     pub confirm: Confirm,
     /// Unix ms the broker last acknowledged it. A message that waits for its receiver stays
-    /// here, `sent`, until the receiver confirms it.
-    pub sent_ms: Option<i64>,
+    /// in the outbox, [`OutboxState::BrokerAcked`], until the receiver confirms it.
+    #[serde(alias = "sent_ms")]
+    pub broker_acked_ms: Option<i64>,
+    /// Unix ms of the last publish attempt that was recorded.
+    pub last_attempt_ms: Option<i64>,
+    /// Why the last attempt did not get through, when it did not.
+    pub last_error: Option<String>,
+    /// Unix ms it was delivered: acknowledged by the broker, or confirmed by its receiver.
+    pub delivered_ms: Option<i64>,
 }
 
 /// Whose acknowledgement takes a message out of the outbox.
@@ -308,19 +321,20 @@ pub enum Confirm {
     Receiver,
 }
 
-/// Where an outbox message is in its life: queued, sent (the broker has it, the receiver has
-/// not confirmed), or gone once acknowledged.
+/// Where an outbox message is in its life, as the store knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum OutboxState {
-    /// Not yet acknowledged by anyone.
+    /// Waiting to be published, or published and not yet acknowledged.
     Queued,
-    /// The broker acknowledged it; waiting for the receiver.
-    Sent,
+    /// The broker acknowledged it; waiting for the receiver's confirmation.
+    BrokerAcked,
+    /// Delivered: acknowledged by whoever [`Confirm`] names. Kept in the history.
+    Delivered,
 }
 
 impl OutboxMessage {
-    /// A message to publish with QoS 1, removed on the broker's acknowledgement.
+    /// A message to publish with QoS 1, delivered on the broker's acknowledgement.
     pub fn new(topic: impl Into<String>, payload: impl Into<Vec<u8>>, created_ms: i64) -> Self {
         OutboxMessage {
             topic: topic.into(),
@@ -345,13 +359,27 @@ impl OutboxMessage {
         }
     }
 
-    /// Queued or sent.
+    /// Where it is.
     pub fn state(&self) -> OutboxState {
-        match self.sent_ms {
-            Some(_) if self.confirm == Confirm::Receiver => OutboxState::Sent,
-            _ => OutboxState::Queued,
+        if self.delivered_ms.is_some() {
+            OutboxState::Delivered
+        } else if self.broker_acked_ms.is_some() && self.confirm == Confirm::Receiver {
+            OutboxState::BrokerAcked
+        } else {
+            OutboxState::Queued
         }
     }
+}
+
+/// The first answer to an operator's request, kept so that a retry or a redelivery of the same
+/// request id gets it again instead of acting a second time.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoredReply {
+    /// Unix ms it was answered.
+    pub at_ms: i64,
+    /// The answer as sent (the lane's or the site's reply type, as JSON).
+    pub reply: serde_json::Value,
 }
 
 /// An outbox message with its id (stable, never reused).

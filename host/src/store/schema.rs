@@ -18,7 +18,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The schema this build writes, and the newest it reads.
-pub const SCHEMA_VERSION: u64 = 2;
+/// Schema 3 added `outbox_done` and `requests`; values kept their shape.
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Oldest schema this build can migrate from.
 pub const OLDEST_SCHEMA: u64 = 1;
@@ -78,6 +79,15 @@ pub(crate) const EQUIPMENT: TableDefinition<'static, (&str, &str), &[u8]> =
     TableDefinition::new("equipment");
 
 pub(crate) const OUTBOX: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("outbox");
+/// Delivered outbox messages (schema 3): the last [`OUTBOX_HISTORY`] kept with their times, so
+/// a message's life can be traced after it left the outbox.
+pub(crate) const OUTBOX_DONE: TableDefinition<'static, u64, &[u8]> =
+    TableDefinition::new("outbox_done");
+/// How many delivered messages `outbox_done` keeps (the oldest are dropped as new ones come).
+pub const OUTBOX_HISTORY: u64 = 100_000;
+/// Operators' requests already answered (schema 3): request id → the answer, so a retried or
+/// redelivered request gets the first answer and acts once.
+pub(crate) const REQUESTS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("requests");
 /// Message ids already applied by a receiver → when.
 pub(crate) const INBOX: TableDefinition<'static, &str, i64> = TableDefinition::new("inbox");
 
@@ -86,7 +96,7 @@ pub(crate) const AUDIT: TableDefinition<'static, u64, &[u8]> = TableDefinition::
 pub(crate) const AUDIT_BY_WHO: TableDefinition<'static, (&str, i64, u64), ()> =
     TableDefinition::new("audit_by_who");
 
-/// Every table of schema 2, for creation, counts and copies.
+/// Every table of schema 3, for creation, counts and copies.
 pub const TABLES: &[&str] = &[
     "meta",
     "passages",
@@ -111,7 +121,9 @@ pub const TABLES: &[&str] = &[
     "control_orders_by_subject",
     "equipment",
     "outbox",
+    "outbox_done",
     "inbox",
+    "requests",
     "audit",
     "audit_by_who",
 ];
@@ -128,7 +140,9 @@ pub const RECORD_TABLES: &[&str] = &[
     "control_orders",
     "equipment",
     "outbox",
+    "outbox_done",
     "inbox",
+    "requests",
     "audit",
 ];
 
@@ -172,7 +186,9 @@ pub(crate) fn create_tables(
         CONTROL_ORDERS,
         EQUIPMENT,
         OUTBOX,
-        INBOX
+        OUTBOX_DONE,
+        INBOX,
+        REQUESTS
     );
     create!(AUDIT, AUDIT_BY_WHO);
     create_multi!(DOC_BY_CONTAINER, DOC_BY_PLATE, CO_BY_SUBJECT);

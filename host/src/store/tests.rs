@@ -728,10 +728,39 @@ fn outbox_ids_increase_and_are_never_reused() {
     assert_eq!(pending.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(pending[0].message.payload, [0, 1, 0xff]);
     assert_eq!(pending[0].message.qos, 1);
-    s.write(|tx| tx.outbox_attempted(3)).expect("attempt");
-    assert_eq!(s.outbox_ack_many(&[1, 2, 3, 3]).expect("ack"), 3);
-    assert!(!s.outbox_ack(1).expect("ack"));
+    s.write(|tx| tx.outbox_attempted(3, 2, DAY + 5, Some("broker away")))
+        .expect("attempt");
+    let snap = s.snapshot().expect("snap");
+    let third = snap.outbox_message(3).expect("get").expect("there");
+    assert_eq!(
+        (third.attempts, third.last_error.as_deref()),
+        (2, Some("broker away"))
+    );
+    assert_eq!(
+        snap.outbox_after(1, 10)
+            .expect("after")
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        [2, 3]
+    );
+    drop(snap);
+    assert_eq!(
+        s.outbox_deliver_many(&[1, 2, 3, 3], DAY + 9)
+            .expect("deliver"),
+        3
+    );
     assert!(s.outbox_pending(10).expect("pending").is_empty());
+    let snap = s.snapshot().expect("snap");
+    let done = snap.outbox_delivered_after(0, 10).expect("history");
+    assert_eq!(done.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(done[2].message.state(), OutboxState::Delivered);
+    assert_eq!(done[2].message.delivered_ms, Some(DAY + 9));
+    assert_eq!(
+        snap.outbox_message(2).expect("get").map(|m| m.topic),
+        Some("t/1".into())
+    );
+    drop(snap);
     assert_eq!(push(1), [4], "ids go on after the outbox emptied");
     assert_eq!(s.snapshot().expect("snap").outbox_len().expect("len"), 1);
     clean(&s);

@@ -533,7 +533,58 @@ impl WriteTx {
         Ok(id)
     }
 
-    /// Removes an acknowledged message. False when it was not there (already acknowledged).
+    /// Delivers a message: moves it from the outbox to the history (`outbox_done`) with its
+    /// delivery time, dropping history entries older than the last
+    /// [`OUTBOX_HISTORY`](super::schema::OUTBOX_HISTORY). False when it was not in the outbox
+    /// (delivered before: a repeated acknowledgement).
+    pub fn outbox_deliver(&mut self, id: u64, at_ms: i64) -> Result<bool, StoreError> {
+        let mut t = self
+            .txn
+            .open_table(OUTBOX)
+            .map_err(self.table_err("outbox"))?;
+        let Some(bytes) = t
+            .remove(id)
+            .map_err(self.err("outbox"))?
+            .map(|g| g.value().to_vec())
+        else {
+            return Ok(false);
+        };
+        drop(t);
+        let mut m: OutboxMessage = decode("outbox", &bytes).map_err(|r| StoreError::Corrupt {
+            path: self.path.to_path_buf(),
+            table: "outbox",
+            key: id.to_string(),
+            reason: r,
+        })?;
+        m.delivered_ms = Some(at_ms);
+        let bytes = self.encode("outbox_done", &m)?;
+        let mut done = self
+            .txn
+            .open_table(OUTBOX_DONE)
+            .map_err(self.table_err("outbox_done"))?;
+        done.insert(id, bytes.as_slice())
+            .map_err(self.err("outbox_done"))?;
+        if id > OUTBOX_HISTORY {
+            let horizon = id - OUTBOX_HISTORY;
+            // Ids only grow, so at most a few entries fall off per delivery.
+            loop {
+                let first = done
+                    .first()
+                    .map_err(self.err("outbox_done"))?
+                    .map(|(k, _)| k.value());
+                match first {
+                    Some(k) if k < horizon => {
+                        done.remove(k).map_err(self.err("outbox_done"))?;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Removes a message without delivering it (an operator's decision, or a test). False when
+    /// it was not there.
     pub fn outbox_ack(&mut self, id: u64) -> Result<bool, StoreError> {
         let mut t = self
             .txn
@@ -544,17 +595,47 @@ impl WriteTx {
 
     /// Records that the broker acknowledged a message that waits for its receiver. False when
     /// it was not there (the receiver confirmed first).
-    pub fn outbox_sent(&mut self, id: u64, at_ms: i64) -> Result<bool, StoreError> {
+    pub fn outbox_broker_acked(&mut self, id: u64, at_ms: i64) -> Result<bool, StoreError> {
         self.outbox_update(id, |m| {
-            m.sent_ms = Some(at_ms);
-            m.attempts = m.attempts.saturating_add(1);
+            m.broker_acked_ms = Some(at_ms);
+            m.last_error = None;
         })
     }
 
-    /// Counts a publish attempt on a message still waiting.
-    pub fn outbox_attempted(&mut self, id: u64) -> Result<(), StoreError> {
-        self.outbox_update(id, |m| m.attempts = m.attempts.saturating_add(1))
-            .map(drop)
+    /// Records a publish attempt that timed out or failed, with why.
+    pub fn outbox_attempted(
+        &mut self,
+        id: u64,
+        attempts: u32,
+        at_ms: i64,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.outbox_update(id, |m| {
+            m.attempts = m.attempts.max(attempts);
+            m.last_attempt_ms = Some(at_ms);
+            m.last_error = error.map(str::to_owned);
+        })
+    }
+
+    /// Records the answer to an operator's request id, in the transaction that carries out
+    /// the request. False when the id was answered before (the caller then aborts and gives
+    /// the stored answer).
+    pub fn request_answered(
+        &mut self,
+        id: &str,
+        reply: &super::StoredReply,
+    ) -> Result<bool, StoreError> {
+        let bytes = self.encode("requests", reply)?;
+        let mut t = self
+            .txn
+            .open_table(REQUESTS)
+            .map_err(self.table_err("requests"))?;
+        if t.get(id).map_err(self.err("requests"))?.is_some() {
+            return Ok(false);
+        }
+        t.insert(id, bytes.as_slice())
+            .map_err(self.err("requests"))?;
+        Ok(true)
     }
 
     fn outbox_update(

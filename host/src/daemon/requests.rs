@@ -1,0 +1,335 @@
+//! Requests from the bus: operator actions (to their lane), site actions (control orders,
+//! parameters), queries, device commands, platform records and receivers' confirmations.
+//! Anything that takes time (a store write, a long query, a device command) runs in a task of
+//! its own, so the router goes on at once. Bad input is refused on `kakou/{site}/rejected`
+//! with the message id and the reason, and an alarm.
+
+use std::sync::{Arc, Mutex};
+
+use kakou_plugin_sdk::model::Severity;
+
+use super::queries::{self, QueryKind, QueryReply, QueryRequest};
+use super::{Alarms, CommandMessage, Daemon, PlatformMessage, PlatformReport};
+use crate::bus::outbox::AckMessage;
+use crate::bus::payload::{self, Envelope};
+use crate::bus::{AlarmMessage, BusClient, Message, QoS, RejectedMessage, Topics};
+use crate::device::{DeviceLayer, now_ms};
+use crate::lane::{LaneInput, OperatorReply, OperatorRequest, SiteRequest, apply_site_action};
+use crate::store::{ApplyOptions, Record, Store};
+
+/// What a spawned handler needs to answer or refuse.
+#[derive(Clone)]
+struct Answer {
+    bus: BusClient,
+    topics: Topics,
+    alarms: Arc<Mutex<Alarms>>,
+}
+
+impl Answer {
+    fn publish<T: serde::Serialize>(&self, topic: &str, id: String, body: T) {
+        let bytes = Envelope::new(id, now_ms(), body).to_bytes();
+        if let Err(e) = self.bus.try_publish(topic, bytes, QoS::AtLeastOnce, false) {
+            tracing::debug!("{e}");
+        }
+    }
+
+    /// Refuses a message: the reason on `rejected` for its sender, and an alarm.
+    fn refuse(&self, topic: &str, request: Option<String>, reason: String) {
+        tracing::warn!(%topic, "{reason}");
+        let id = format!(
+            "{}-rejected",
+            request
+                .clone()
+                .unwrap_or_else(|| format!("at-{}", now_ms()))
+        );
+        self.publish(
+            &self.topics.rejected(),
+            id,
+            RejectedMessage {
+                topic: topic.to_owned(),
+                request,
+                reason: reason.clone(),
+            },
+        );
+        self.alarms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .raise(AlarmMessage {
+                code: "bus.rejected".into(),
+                lane: None,
+                device: None,
+                passage: None,
+                severity: Severity::Warning,
+                message: reason,
+            });
+    }
+}
+
+/// The envelope id of a message, when its JSON has one: refusals name it.
+fn envelope_id(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: String,
+    }
+    serde_json::from_slice::<IdOnly>(bytes).ok().map(|m| m.id)
+}
+
+/// Routes one incoming message.
+pub(super) fn on_message(d: &mut Daemon, layer: &Arc<DeviceLayer>, m: Message) {
+    let answer = Answer {
+        bus: d.bus.clone(),
+        topics: d.topics.clone(),
+        alarms: d.alarms_shared(),
+    };
+    let topics = &d.topics;
+    let t = m.topic.as_str();
+    let result = if t == topics.outbox_ack() {
+        payload::parse::<AckMessage>(t, &m.payload)
+            .map(|a| d.outbox.confirmed(a.body.acknowledges))
+            .map_err(|e| e.to_string())
+    } else if t == topics.platform("records") {
+        platform(
+            d.store.clone(),
+            answer.clone(),
+            m.topic.clone(),
+            m.payload.clone(),
+        );
+        Ok(())
+    } else if t.ends_with("/manual") {
+        operator(d, t, &m.payload)
+    } else if t == topics.control_order() || t == topics.parameter() {
+        site_action(d.store.clone(), answer.clone(), m.topic.clone(), &m.payload)
+    } else if t == topics.query() {
+        query(d, answer.clone(), m.topic.clone(), &m.payload)
+    } else {
+        command(
+            layer.clone(),
+            answer.clone(),
+            topics,
+            m.topic.clone(),
+            &m.payload,
+        )
+    };
+    if let Err(reason) = result {
+        answer.refuse(&m.topic, envelope_id(&m.payload), reason);
+    }
+}
+
+/// Hands an operator's message to its lane; the error is the reason it was refused.
+fn operator(d: &Daemon, topic: &str, payload: &[u8]) -> Result<(), String> {
+    let lane_id = topic
+        .strip_prefix(d.topics.root())
+        .and_then(|r| r.strip_prefix("/lane/"))
+        .and_then(|r| r.strip_suffix("/manual"))
+        .ok_or_else(|| format!("message on {topic}: not a lane's manual topic"))?;
+    let m: Envelope<OperatorRequest> = payload::parse(topic, payload).map_err(|e| e.to_string())?;
+    let lane = d.lanes.get(lane_id).ok_or_else(|| {
+        let mut known: Vec<&str> = d.lanes.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        format!(
+            "message {} on {topic}: no lane {lane_id:?} on site {} (its lanes: {})",
+            m.id,
+            d.site,
+            known.join(", ")
+        )
+    })?;
+    if m.body.operator.trim().is_empty() {
+        return Err(format!(
+            "message {} on {topic}: `operator` is empty: every manual action names who did it",
+            m.id
+        ));
+    }
+    lane.inputs
+        .try_send(LaneInput::Operator {
+            id: m.id.clone(),
+            request: m.body,
+            reply: None,
+        })
+        .map_err(|e| match e {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => format!(
+                "message {} on {topic}: lane {lane_id} is busy (1,024 inputs waiting); send it again",
+                m.id
+            ),
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => {
+                format!("message {} on {topic}: lane {lane_id} has stopped", m.id)
+            }
+        })
+}
+
+/// Applies a control-order or parameter action in a task and answers when asked.
+fn site_action(store: Store, answer: Answer, topic: String, payload: &[u8]) -> Result<(), String> {
+    let m: Envelope<SiteRequest> = payload::parse(&topic, payload).map_err(|e| e.to_string())?;
+    if m.body.operator.trim().is_empty() {
+        return Err(format!("message {} on {topic}: `operator` is empty", m.id));
+    }
+    tokio::spawn(async move {
+        let (id, body) = (m.id.clone(), m.body.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            apply_site_action(&store, &body.operator, &body.action, now_ms())
+        })
+        .await;
+        let result = match result {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the action failed: {e}")),
+        };
+        if let Some(reply_to) = &m.body.reply_to {
+            let reply = OperatorReply {
+                request: id.clone(),
+                ok: result.is_ok(),
+                message: match &result {
+                    Ok(text) => text.clone(),
+                    Err(e) => e.clone(),
+                },
+                passage: None,
+            };
+            answer.publish(reply_to, format!("{id}-reply"), reply);
+        }
+        match result {
+            Ok(text) => tracing::info!("{}: {text}", m.body.operator),
+            Err(e) => answer.refuse(
+                &topic,
+                Some(id.clone()),
+                format!("message {id} on {topic}: {e}"),
+            ),
+        }
+    });
+    Ok(())
+}
+
+/// Answers a query in a task, on the requester's reply topic.
+fn query(d: &Daemon, answer: Answer, topic: String, payload: &[u8]) -> Result<(), String> {
+    let m: Envelope<QueryRequest> = payload::parse(&topic, payload).map_err(|e| e.to_string())?;
+    let (store, outbox) = (d.store.clone(), d.outbox.clone());
+    tokio::spawn(async move {
+        let result = if matches!(m.body.kind, QueryKind::Outbox) {
+            match outbox.report().await {
+                Some(r) => serde_json::to_value(r).map_err(|e| e.to_string()),
+                None => Err("the outbox publisher has stopped".to_owned()),
+            }
+        } else {
+            // Statistics over a long range read many passages: off the executor.
+            let kind = m.body.kind.clone();
+            tokio::task::spawn_blocking(move || queries::answer(&store, &kind))
+                .await
+                .unwrap_or_else(|e| Err(format!("query {}: {e}", m.id)))
+        };
+        let reply = match &result {
+            Ok(v) => QueryReply {
+                request: m.id.clone(),
+                ok: true,
+                message: String::new(),
+                result: v.clone(),
+            },
+            Err(e) => QueryReply {
+                request: m.id.clone(),
+                ok: false,
+                message: e.clone(),
+                result: serde_json::Value::Null,
+            },
+        };
+        answer.publish(&m.body.reply_to, format!("{}-reply", m.id), reply);
+        if let Err(e) = result {
+            answer.refuse(
+                &topic,
+                Some(m.id.clone()),
+                format!("query {} on {topic}: {e}", m.id),
+            );
+        }
+    });
+    Ok(())
+}
+
+/// Sends a command message to its device in a task; a failure is refused with the reason.
+fn command(
+    layer: Arc<DeviceLayer>,
+    answer: Answer,
+    topics: &Topics,
+    topic: String,
+    payload: &[u8],
+) -> Result<(), String> {
+    let rest = topic
+        .strip_prefix(topics.root())
+        .and_then(|r| r.strip_prefix("/lane/"))
+        .ok_or_else(|| format!("message on {topic}: not a topic this daemon handles"))?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [lane, "device", device, "command"] = parts.as_slice() else {
+        return Err(format!("message on {topic}: not a device command topic"));
+    };
+    let (lane, device) = ((*lane).to_owned(), (*device).to_owned());
+    let m: Envelope<CommandMessage> = payload::parse(&topic, payload).map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(e) = layer.command(&lane, &device, m.body.command).await {
+            answer.refuse(
+                &topic,
+                Some(m.id.clone()),
+                format!("command {} on {topic}: {e}", m.id),
+            );
+        }
+    });
+    Ok(())
+}
+
+/// Applies a platform message all or nothing in a task and publishes what became of it.
+fn platform(store: Store, answer: Answer, topic: String, payload: Vec<u8>) {
+    tokio::spawn(async move {
+        let m: Envelope<PlatformMessage> = match payload::parse(&topic, &payload) {
+            Ok(m) => m,
+            Err(e) => return answer.refuse(&topic, envelope_id(&payload), e.to_string()),
+        };
+        let id = m.id.clone();
+        let mut records = Vec::new();
+        let mut rejected = Vec::new();
+        for (i, value) in m.body.records.into_iter().enumerate() {
+            match Record::from_json(value) {
+                Ok(r) => records.push(r),
+                Err(errors) => rejected.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| format!("record {}: {}: {}", i + 1, e.field, e.reason)),
+                ),
+            }
+        }
+        let count = (records.len() + rejected.len()) as u64;
+        let mut applied = false;
+        if rejected.is_empty() {
+            let source = format!("bus message {id}");
+            let result = tokio::task::spawn_blocking(move || {
+                let mut options = ApplyOptions::new("platform", now_ms());
+                options.source = source;
+                store.apply_platform_records(&records, &options)
+            })
+            .await;
+            match result {
+                Ok(Ok(report)) => {
+                    rejected.extend(report.rejected.iter().map(ToString::to_string));
+                    applied = report.applied;
+                }
+                Ok(Err(e)) => rejected.push(e.to_string()),
+                Err(e) => rejected.push(format!("the import failed: {e}")),
+            }
+        }
+        let report = PlatformReport {
+            message: id.clone(),
+            applied,
+            records: count,
+            rejected: rejected.clone(),
+        };
+        answer.publish(
+            &answer.topics.platform("report"),
+            format!("{id}-report"),
+            report,
+        );
+        if rejected.is_empty() {
+            tracing::info!("platform message {id}: {count} records applied");
+        } else {
+            answer.refuse(
+                &topic,
+                Some(id.clone()),
+                format!(
+                    "platform message {id}: nothing applied; {}",
+                    rejected.join("; ")
+                ),
+            );
+        }
+    });
+}
