@@ -287,6 +287,10 @@ pub enum ParamCommand {
         /// The store file.
         #[arg(long)]
         store: PathBuf,
+        /// The site manifest: marks parameters its rule set and lanes do not read, and values
+        /// that do not fit their declaration.
+        #[arg(long)]
+        site: Option<PathBuf>,
     },
     /// Every version of a parameter.
     History {
@@ -316,6 +320,7 @@ impl LaneCommand {
                         "nothing keyed in: give --container, --plate, --weight, --card or --document"
                     );
                 }
+                crate::lane::validate_keyed(&readings)?;
                 (target, lane, OperatorAction::Complete { passage, readings })
             }
             LaneCommand::Decide {
@@ -364,6 +369,7 @@ impl LaneCommand {
                 if readings.is_empty() {
                     bail!("nothing to backfill: give --container or --plate");
                 }
+                crate::lane::validate_keyed(&readings)?;
                 (target, lane, OperatorAction::Backfill { passage, readings })
             }
             LaneCommand::WriteOff {
@@ -426,14 +432,17 @@ impl ControlCommand {
                     "refuse" => Outcome::Refuse,
                     _ => Outcome::Inspect,
                 };
+                let now = crate::device::now_ms();
                 let order = ControlOrder {
                     id,
                     subject_kind,
                     subject,
                     reason,
                     action,
-                    expires_ms: hours.map(|h| crate::device::now_ms() + h * 3_600_000),
+                    expires_ms: hours.map(|h| now.saturating_add(h.saturating_mul(3_600_000))),
                 };
+                // The daemon checks again; checking here says why at once, without a round trip.
+                crate::lane::check_control_order(&order, now)?;
                 (target, SiteAction::ControlOrder { order })
             }
             ControlCommand::Revoke { target, id, reason } => (
@@ -457,20 +466,38 @@ impl ParamCommand {
                 name,
                 value,
                 reason,
-            } => site_action(
-                target,
-                SiteAction::SetParameter {
-                    name,
-                    value,
-                    reason,
-                },
-                Topics::parameter,
-            ),
-            ParamCommand::List { store } => {
+            } => {
+                match local_catalog(&target.site) {
+                    Ok(catalog) => {
+                        catalog.validate(&name, &value)?;
+                    }
+                    Err(why) => eprintln!("not checked here ({why:#}); the daemon checks it"),
+                }
+                site_action(
+                    target,
+                    SiteAction::SetParameter {
+                        name,
+                        value,
+                        reason,
+                    },
+                    Topics::parameter,
+                )
+            }
+            ParamCommand::List { store, site } => {
                 let s = open(&store)?;
+                let catalog = site.as_deref().map(local_catalog).transpose()?;
                 for p in s.snapshot()?.parameters()? {
+                    // A stored value the site's catalogue refuses is one nothing reads (a
+                    // misspelt name) or one its reader will refuse on the next truck.
+                    let note = match catalog.as_ref().map(|c| c.validate(&p.name, &p.value)) {
+                        Some(Err(crate::config::params::ParameterError::Unknown { .. })) => {
+                            "  (not read on this site)"
+                        }
+                        Some(Err(_)) => "  (does not fit its declaration)",
+                        _ => "",
+                    };
                     println!(
-                        "{:<36} {:<28} v{} set by {}",
+                        "{:<36} {:<28} v{} set by {}{note}",
                         p.name, p.value, p.version, p.set_by
                     );
                 }
@@ -495,6 +522,19 @@ impl ParamCommand {
             }
         }
     }
+}
+
+/// The parameter catalogue of the site manifest at `site`: its rule set file's declarations
+/// and its lanes' (the plugins are not loaded).
+fn local_catalog(site: &Path) -> anyhow::Result<crate::config::params::ParameterCatalog> {
+    let manifest = SiteManifest::load(site)
+        .with_context(|| format!("reading the site manifest {}", site.display()))?;
+    let Some(path) = manifest.ruleset_path() else {
+        bail!("{} names no rule set", site.display());
+    };
+    let ruleset = crate::config::region::RuleSetManifest::load(&path)?;
+    let lanes: Vec<&str> = manifest.lanes.iter().map(|l| l.id.as_str()).collect();
+    Ok(crate::lane::site_catalog(&ruleset, &lanes))
 }
 
 fn site_action(

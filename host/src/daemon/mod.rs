@@ -270,6 +270,9 @@ pub async fn run(
     let (lane_events_tx, mut lane_events) = mpsc::channel::<LaneEvent>(4096);
     let mut lanes: HashMap<String, Lane> = HashMap::new();
     let mut lane_ctx = None;
+    // Site actions are checked against the parameter catalogue of the rule set in force.
+    let mut site_ctx = None;
+    let lane_ids: Vec<String> = manifest.lanes.iter().map(|l| l.id.clone()).collect();
     let mut lane_tasks = Vec::new();
     if let Some(ruleset) = ruleset {
         tracing::info!("rule set {} decides", ruleset.id());
@@ -283,6 +286,7 @@ pub async fn run(
             confirm: manifest.bus.confirm,
             events: lane_events_tx.clone(),
         });
+        site_ctx = Some(ctx.clone());
         for lane in &manifest.lanes {
             let barrier = match &lane.flow.barrier {
                 Some(d) => Some(layer.commands(&lane.id, d)?),
@@ -355,7 +359,13 @@ pub async fn run(
                 } else if m.topic.ends_with("/manual") {
                     handle_operator(&lanes, &topics, &m.topic, &m.payload).await
                 } else if m.topic == topics.control_order() || m.topic == topics.parameter() {
-                    handle_site_action(&store, &bus, &mut ids, &m.topic, &m.payload).await
+                    let catalog = site_ctx
+                        .as_ref()
+                        .map(|c: &Arc<LaneContext>| {
+                            c.ruleset.read().unwrap_or_else(|e| e.into_inner()).catalog(&lane_ids)
+                        })
+                        .unwrap_or_default();
+                    handle_site_action(&store, &catalog, &bus, &mut ids, &m.topic, &m.payload).await
                 } else if m.topic == topics.query() {
                     handle_query(&store, &bus, &mut ids, &m.topic, &m.payload).await
                 } else if m.topic == topics.outbox_ack() {
@@ -537,6 +547,7 @@ async fn handle_operator(
 /// Applies a control-order or parameter action and answers when asked.
 async fn handle_site_action(
     store: &Store,
+    catalog: &crate::config::params::ParameterCatalog,
     bus: &BusClient,
     ids: &mut Ids,
     topic: &str,
@@ -546,7 +557,7 @@ async fn handle_site_action(
     if m.body.operator.trim().is_empty() {
         return Err(format!("message {} on {topic}: `operator` is empty", m.id));
     }
-    let result = apply_site_action(store, &m.body.operator, &m.body.action, now_ms());
+    let result = apply_site_action(store, catalog, &m.body.operator, &m.body.action, now_ms());
     if let Some(reply_to) = &m.body.reply_to {
         let reply = OperatorReply {
             request: m.id.clone(),
