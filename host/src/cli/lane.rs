@@ -14,7 +14,7 @@ use kakou_plugin_sdk::model::{
 use serde::Serialize;
 
 use crate::bus::payload::{self, Envelope};
-use crate::bus::{BusClient, ClientOptions, QoS, Topics};
+use crate::bus::{BusClient, ClientOptions, Link, QoS, RejectedMessage, Topics};
 use crate::config::SiteManifest;
 use crate::lane::{OperatorAction, OperatorReply, OperatorRequest, SiteAction, SiteRequest};
 use crate::store::{PassageState, Store};
@@ -287,6 +287,10 @@ pub enum ParamCommand {
         /// The store file.
         #[arg(long)]
         store: PathBuf,
+        /// The site manifest: marks parameters its rule set and lanes do not read, and values
+        /// that do not fit their declaration.
+        #[arg(long)]
+        site: Option<PathBuf>,
     },
     /// Every version of a parameter.
     History {
@@ -316,6 +320,8 @@ impl LaneCommand {
                         "nothing keyed in: give --container, --plate, --weight, --card or --document"
                     );
                 }
+                crate::lane::validate_keyed(&readings)?;
+                let passage = Some(resolve_passage(&target, &lane, passage)?);
                 (target, lane, OperatorAction::Complete { passage, readings })
             }
             LaneCommand::Decide {
@@ -325,6 +331,7 @@ impl LaneCommand {
                 decision,
                 reason,
             } => {
+                let passage = Some(resolve_passage(&target, &lane, passage)?);
                 let action = match decision.as_str() {
                     "release" => OperatorAction::Release { passage, reason },
                     "inspect" => OperatorAction::Inspect { passage, reason },
@@ -364,6 +371,7 @@ impl LaneCommand {
                 if readings.is_empty() {
                     bail!("nothing to backfill: give --container or --plate");
                 }
+                crate::lane::validate_keyed(&readings)?;
                 (target, lane, OperatorAction::Backfill { passage, readings })
             }
             LaneCommand::WriteOff {
@@ -426,14 +434,17 @@ impl ControlCommand {
                     "refuse" => Outcome::Refuse,
                     _ => Outcome::Inspect,
                 };
+                let now = crate::device::now_ms();
                 let order = ControlOrder {
                     id,
                     subject_kind,
                     subject,
                     reason,
                     action,
-                    expires_ms: hours.map(|h| crate::device::now_ms() + h * 3_600_000),
+                    expires_ms: hours.map(|h| now.saturating_add(h.saturating_mul(3_600_000))),
                 };
+                // The daemon checks again; checking here says why at once, without a round trip.
+                crate::lane::check_control_order(&order, now)?;
                 (target, SiteAction::ControlOrder { order })
             }
             ControlCommand::Revoke { target, id, reason } => (
@@ -457,20 +468,38 @@ impl ParamCommand {
                 name,
                 value,
                 reason,
-            } => site_action(
-                target,
-                SiteAction::SetParameter {
-                    name,
-                    value,
-                    reason,
-                },
-                Topics::parameter,
-            ),
-            ParamCommand::List { store } => {
+            } => {
+                match local_catalog(&target.site) {
+                    Ok(catalog) => {
+                        catalog.validate(&name, &value)?;
+                    }
+                    Err(why) => eprintln!("not checked here ({why:#}); the daemon checks it"),
+                }
+                site_action(
+                    target,
+                    SiteAction::SetParameter {
+                        name,
+                        value,
+                        reason,
+                    },
+                    Topics::parameter,
+                )
+            }
+            ParamCommand::List { store, site } => {
                 let s = open(&store)?;
+                let catalog = site.as_deref().map(local_catalog).transpose()?;
                 for p in s.snapshot()?.parameters()? {
+                    // A stored value the site's catalogue refuses is one nothing reads (a
+                    // misspelt name) or one its reader will refuse on the next truck.
+                    let note = match catalog.as_ref().map(|c| c.validate(&p.name, &p.value)) {
+                        Some(Err(crate::config::params::ParameterError::Unknown { .. })) => {
+                            "  (not read on this site)"
+                        }
+                        Some(Err(_)) => "  (does not fit its declaration)",
+                        _ => "",
+                    };
                     println!(
-                        "{:<36} {:<28} v{} set by {}",
+                        "{:<36} {:<28} v{} set by {}{note}",
                         p.name, p.value, p.version, p.set_by
                     );
                 }
@@ -495,6 +524,19 @@ impl ParamCommand {
             }
         }
     }
+}
+
+/// The parameter catalogue of the site manifest at `site`: its rule set file's declarations
+/// and its lanes' (the plugins are not loaded).
+fn local_catalog(site: &Path) -> anyhow::Result<crate::config::params::ParameterCatalog> {
+    let manifest = SiteManifest::load(site)
+        .with_context(|| format!("reading the site manifest {}", site.display()))?;
+    let Some(path) = manifest.ruleset_path() else {
+        bail!("{} names no rule set", site.display());
+    };
+    let ruleset = crate::config::region::RuleSetManifest::load(&path)?;
+    let lanes: Vec<&str> = manifest.lanes.iter().map(|l| l.id.as_str()).collect();
+    Ok(crate::lane::site_catalog(&ruleset, &lanes))
 }
 
 fn site_action(
@@ -554,29 +596,67 @@ fn send<B: Serialize>(
         .enable_all()
         .build()?;
     let reply: OperatorReply = rt.block_on(async {
-        let (bus, mut rx, _links) = BusClient::connect(&options)?;
+        let (bus, mut rx, mut links) = BusClient::connect(&options)?;
         bus.subscribe(&reply_topic, QoS::AtLeastOnce).await?;
-        bus.publish(&request_topic, bytes, QoS::AtLeastOnce, false)
-            .await?;
-        let wait = async {
-            while let Some(m) = rx.recv().await {
-                if m.topic != reply_topic {
-                    continue;
-                }
-                if let Ok(r) = payload::parse::<OperatorReply>(&m.topic, &m.payload)
-                    && r.body.request == id
-                {
-                    return Some(r.body);
+        bus.subscribe(&topics.rejected(), QoS::AtLeastOnce).await?;
+        // Ask only once the answer can be heard.
+        let subscribed = async {
+            while let Some(l) = links.recv().await {
+                if l == Link::Subscribed {
+                    return true;
                 }
             }
-            None
+            false
         };
-        let reply = tokio::time::timeout(Duration::from_secs(15), wait).await;
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(10), subscribed).await,
+            Ok(true)
+        ) {
+            bus.disconnect().await;
+            bail!("cannot reach the broker of site {site} at {url} within 10 s: is it running?");
+        }
+        // The same request (same id) is sent again while no answer comes: the daemon acts on
+        // it once and answers every copy with its first answer.
+        let mut resend = tokio::time::interval(Duration::from_secs(5));
+        let answer = async {
+            loop {
+                tokio::select! {
+                    _ = resend.tick() => {
+                        if let Err(e) = bus.publish(&request_topic, bytes.clone(), QoS::AtLeastOnce, false).await {
+                            return Err(e.into());
+                        }
+                    }
+                    m = rx.recv() => {
+                        let Some(m) = m else { return Ok(None) };
+                        if m.topic == reply_topic
+                            && let Ok(r) = payload::parse::<OperatorReply>(&m.topic, &m.payload)
+                            && r.body.request == id
+                        {
+                            return Ok(Some(r.body));
+                        }
+                        if m.topic == topics.rejected()
+                            && let Ok(r) = payload::parse::<RejectedMessage>(&m.topic, &m.payload)
+                            && r.body.request.as_deref() == Some(id.as_str())
+                        {
+                            return Ok(Some(OperatorReply {
+                                request: id.clone(),
+                                ok: false,
+                                message: r.body.reason,
+                                passage: None,
+                            }));
+                        }
+                    }
+                }
+            }
+        };
+        let reply: Result<Result<Option<OperatorReply>, anyhow::Error>, _> =
+            tokio::time::timeout(Duration::from_secs(20), answer).await;
         bus.disconnect().await;
         match reply {
-            Ok(Some(r)) => Ok(r),
+            Ok(Ok(Some(r))) => Ok(r),
+            Ok(Err(e)) => Err(e),
             _ => bail!(
-                "no answer from site {site} on {url} within 15 s: is `kakou run` running for this site?"
+                "no answer from site {site} on {url} within 20 s (the request was sent 4 times): is `kakou run` running for this site?"
             ),
         }
     })?;
@@ -586,6 +666,37 @@ fn send<B: Serialize>(
     } else {
         eprintln!("refused: {}", reply.message);
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The passage an action is for: the one named, or else the lane's one passage waiting for
+/// an operator (read from the site's store). Resolved here, once, so that every copy of the
+/// request names the same passage; with several waiting the operator must choose.
+fn resolve_passage(target: &Target, lane: &str, named: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = named {
+        return Ok(p);
+    }
+    let manifest = SiteManifest::load(&target.site)
+        .with_context(|| format!("reading the site manifest {}", target.site.display()))?;
+    let store = open(&manifest.store.path)?;
+    let now = crate::device::now_ms();
+    let waiting: Vec<String> = store
+        .passages_by_lane_between(lane, now - 86_400_000, now + 1)?
+        .into_iter()
+        .filter(|r| matches!(r.state, PassageState::Manual | PassageState::Inspection))
+        .map(|r| r.passage.id)
+        .collect();
+    match waiting.as_slice() {
+        [one] => {
+            eprintln!("passage {one} (the one waiting on lane {lane})");
+            Ok(one.clone())
+        }
+        [] => bail!("no passage is waiting on lane {lane}: name one with --passage"),
+        many => bail!(
+            "{} passages are waiting on lane {lane}: name one with --passage ({})",
+            many.len(),
+            many.join(", ")
+        ),
     }
 }
 

@@ -4,6 +4,7 @@
 //! manifest that fails validation is refused whole, so a running configuration is never
 //! replaced by half of a broken one. It does not open devices, plugins or files.
 
+pub mod params;
 pub mod region;
 mod transport;
 

@@ -9,8 +9,15 @@
 //! plugins = ["cn-baseline", "weight-check", "guangdong-pilot"]
 //!
 //! [parameters]
-//! "transit.time-limit-hours" = "24"
+//! "transit.time-limit-hours" = { default = "24", type = "hours", min = 1, max = 720, doc = "…" }
+//! "check.lane.cargo" = { default = "inspect", type = "enumeration", values = ["release", "manual", "inspect", "refuse", "off"] }
 //! ```
+//!
+//! Each parameter is declared with its type and bounds ([`super::params`]), so a value a site
+//! sets is checked when it is set rather than refused by a plugin on the next truck. A bare
+//! `"name" = "value"` still loads, as a default whose type is the loosest its value allows
+//! (boolean, decimal, else text): files written before declarations existed keep working,
+//! but they check less, so the shipped files declare everything.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,10 +25,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::params::{DeclaredBy, ParameterSpec, RawDeclaration, inferred};
 use crate::diag::{SourceError, read_toml};
 
 /// A validated region rule set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleSetManifest {
     /// Where it was read from.
     pub path: PathBuf,
@@ -35,6 +43,9 @@ pub struct RuleSetManifest {
     pub plugins: Vec<String>,
     /// Parameter defaults; the site's parameter library (the store) overrides them.
     pub parameters: BTreeMap<String, String>,
+    /// Every parameter's declaration (type, bounds, doc), by name: the rule set's part of the
+    /// site's parameter catalogue.
+    pub declarations: BTreeMap<String, ParameterSpec>,
 }
 
 impl RuleSetManifest {
@@ -67,15 +78,49 @@ impl RuleSetManifest {
             }
             plugins.push(p.clone());
         }
+        let declared_by = DeclaredBy::RuleSet {
+            id: format!("{name}@{}", raw.ruleset.version),
+            path: path.to_path_buf(),
+        };
         let mut parameters = BTreeMap::new();
+        let mut declarations = BTreeMap::new();
         for (k, v) in raw.parameters {
-            let value = crate::diag::scalar_text(v.get_ref()).ok_or_else(|| {
-                err(
+            if k.starts_with("lane.") {
+                return Err(err(
                     v.span(),
-                    format!("parameter `{k}`: expected a string, number or boolean"),
-                )
-            })?;
-            parameters.insert(k, value);
+                    format!(
+                        "parameter `{k}`: `lane.<id>.*` parameters belong to the lanes, which \
+                         declare them for every lane of the site manifest; a rule set cannot"
+                    ),
+                ));
+            }
+            let spec = match v.get_ref() {
+                toml::Value::Table(_) => {
+                    let raw: RawDeclaration =
+                        v.get_ref()
+                            .clone()
+                            .try_into()
+                            .map_err(|e: toml::de::Error| {
+                                err(v.span(), format!("parameter `{k}`: {}", e.message().trim()))
+                            })?;
+                    raw.into_spec(&k, declared_by.clone())
+                        .map_err(|e| err(v.span(), format!("parameter `{k}`: {e}")))?
+                }
+                other => {
+                    let value = crate::diag::scalar_text(other).ok_or_else(|| {
+                        err(
+                            v.span(),
+                            format!(
+                                "parameter `{k}`: expected a default (string, number or \
+                                 boolean) or a declaration {{ default = …, type = … }}"
+                            ),
+                        )
+                    })?;
+                    inferred(&k, &value, declared_by.clone())
+                }
+            };
+            parameters.insert(k.clone(), spec.default.clone().unwrap_or_default());
+            declarations.insert(k, spec);
         }
         Ok(RuleSetManifest {
             path: path.to_path_buf(),
@@ -84,12 +129,22 @@ impl RuleSetManifest {
             description: raw.ruleset.description,
             plugins,
             parameters,
+            declarations,
         })
     }
 
     /// `name@version`, as passages record it.
     pub fn id(&self) -> String {
         format!("{}@{}", self.name, self.version)
+    }
+
+    /// Parameters given as a bare default, whose type was inferred rather than declared.
+    pub fn undeclared(&self) -> Vec<&str> {
+        self.declarations
+            .values()
+            .filter(|s| !s.declared)
+            .map(|s| s.name.as_str())
+            .collect()
     }
 }
 
@@ -119,8 +174,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.toml");
         std::fs::write(&path, text).unwrap();
+        // Errors name the file twice (where, and who declared the parameter): both as r.toml.
         RuleSetManifest::load(&path).map_err(|mut e| {
             e.path = PathBuf::from("r.toml");
+            e.message = e.message.replace(&path.display().to_string(), "r.toml");
             e
         })
     }
@@ -149,7 +206,56 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "r.toml:6:5: parameter `k`: expected a string, number or boolean"
+            "r.toml:6:5: parameter `k`: expected a default (string, number or boolean) or a \
+             declaration { default = …, type = … }"
+        );
+    }
+
+    const DECLARED: &str = "[ruleset]\nname = \"x\"\nversion = \"1\"\nplugins = [\"a\"]\n[parameters]\n\"w.pct\" = { default = \"3\", type = \"decimal\", min = 0, max = 100, unit = \"%\", doc = \"allowed difference\" }\n\"t.h\" = \"24\"\n";
+
+    #[test]
+    fn parameters_are_declared_or_given_as_bare_defaults() {
+        let r = load(DECLARED).unwrap();
+        assert_eq!(r.parameters["w.pct"], "3");
+        assert_eq!(r.parameters["t.h"], "24");
+        let w = &r.declarations["w.pct"];
+        assert!(w.declared);
+        assert_eq!(
+            (w.unit.as_deref(), w.doc.as_str()),
+            (Some("%"), "allowed difference")
+        );
+        assert!(w.check("101").is_err());
+        assert_eq!(r.undeclared(), ["t.h"]);
+        assert!(r.declarations["t.h"].check("soon").is_err());
+    }
+
+    #[test]
+    fn a_wrong_declaration_names_its_line() {
+        crate::diag::assert_edit_errors(
+            DECLARED,
+            &[
+                (
+                    "type = \"decimal\"",
+                    "type = \"float\"",
+                    "r.toml:6:11: parameter `w.pct`: type \"float\": expected integer, decimal, hours, boolean, enumeration, list or text",
+                ),
+                (
+                    "doc = ",
+                    "colour = \"red\", doc = ",
+                    "r.toml:6:11: parameter `w.pct`: unknown field `colour`, expected one of `default`, `type`, `min`, `max`, `unit`, `values`, `min-items`, `max-items`, `doc`",
+                ),
+                (
+                    "max = 100",
+                    "max = 2",
+                    "r.toml:6:11: parameter `w.pct`: `default` does not fit the declaration: parameter `w.pct` = \"3\": out of range; expected a decimal number from 0 to 2 % (declared by rule set x@1 (r.toml))",
+                ),
+                (
+                    "\"t.h\"",
+                    "\"lane.L01.congestion\"",
+                    "r.toml:7:25: parameter `lane.L01.congestion`: `lane.<id>.*` parameters belong to the lanes, which declare them for every lane of the site manifest; a rule set cannot",
+                ),
+            ],
+            |text| load(text).map(|_| ()).map_err(|e| e.to_string()),
         );
     }
 
@@ -160,6 +266,8 @@ mod tests {
             let r = RuleSetManifest::load(&dir.join(format!("{name}.toml"))).unwrap();
             assert_eq!(r.name, name);
             assert!(r.plugins.contains(&"cn-baseline".to_owned()));
+            // Every parameter is declared with its type, not left to inference.
+            assert!(r.undeclared().is_empty(), "{name}: {:?}", r.undeclared());
         }
     }
 }

@@ -86,6 +86,10 @@ pub(crate) struct Daemon {
     pub(crate) bus: BusClient,
     pub(crate) outbox: crate::bus::Outbox,
     pub(crate) lanes: HashMap<String, Lane>,
+    /// What the lanes share: its rule set (the one in force, swaps included) declares the
+    /// parameters site actions and platform records are checked against.
+    pub(crate) lane_ctx: Option<Arc<LaneContext>>,
+    pub(crate) lane_ids: Vec<String>,
     pub(crate) ids: Ids,
     pub(crate) alarms: Arc<std::sync::Mutex<Alarms>>,
 }
@@ -130,6 +134,16 @@ impl Daemon {
     /// The alarm raiser, for handlers that run in tasks of their own.
     pub(crate) fn alarms_shared(&self) -> Arc<std::sync::Mutex<Alarms>> {
         self.alarms.clone()
+    }
+
+    /// The parameter catalogue of the rule set in force; none when the site decides nothing.
+    pub(crate) fn catalog(&self) -> Option<crate::config::params::ParameterCatalog> {
+        self.lane_ctx.as_ref().map(|c| {
+            c.ruleset
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .catalog(&self.lane_ids)
+        })
     }
 
     fn online(&mut self, state: &str) {
@@ -241,6 +255,7 @@ pub async fn run(
     let (lane_events_tx, mut lane_events) = mpsc::channel::<LaneEvent>(4096);
     let mut lanes: HashMap<String, Lane> = HashMap::new();
     let mut lane_ctx = None;
+    let lane_ids: Vec<String> = manifest.lanes.iter().map(|l| l.id.clone()).collect();
     let mut lane_tasks = Vec::new();
     if let Some(ruleset) = ruleset {
         tracing::info!("rule set {} decides", ruleset.id());
@@ -283,7 +298,7 @@ pub async fn run(
     // Hot swap: plugin folders, the rule set file and this manifest are watched from here on.
     let (swap_tx, mut swap_events) = mpsc::channel::<crate::swap::SwapEvent>(256);
     let swap = crate::swap::spawn(
-        crate::swap::SwapSetup::new(&manifest, &runtime, &layer, lane_ctx),
+        crate::swap::SwapSetup::new(&manifest, &runtime, &layer, lane_ctx.clone()),
         swap_tx,
         shutdown.clone(),
     );
@@ -300,6 +315,8 @@ pub async fn run(
         bus,
         outbox,
         lanes,
+        lane_ctx,
+        lane_ids,
         ids,
         alarms,
     };

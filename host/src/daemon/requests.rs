@@ -13,6 +13,7 @@ use super::{Alarms, CommandMessage, Daemon, PlatformMessage, PlatformReport};
 use crate::bus::outbox::AckMessage;
 use crate::bus::payload::{self, Envelope};
 use crate::bus::{AlarmMessage, BusClient, Message, QoS, RejectedMessage, Topics};
+use crate::config::params::ParameterCatalog;
 use crate::device::{DeviceLayer, now_ms};
 use crate::lane::{LaneInput, OperatorReply, OperatorRequest, SiteRequest, apply_site_action};
 use crate::store::{ApplyOptions, Record, Store};
@@ -90,6 +91,7 @@ pub(super) fn on_message(d: &mut Daemon, layer: &Arc<DeviceLayer>, m: Message) {
     } else if t == topics.platform("records") {
         platform(
             d.store.clone(),
+            d.catalog().map(Arc::new),
             answer.clone(),
             m.topic.clone(),
             m.payload.clone(),
@@ -98,7 +100,13 @@ pub(super) fn on_message(d: &mut Daemon, layer: &Arc<DeviceLayer>, m: Message) {
     } else if t.ends_with("/manual") {
         operator(d, t, &m.payload)
     } else if t == topics.control_order() || t == topics.parameter() {
-        site_action(d.store.clone(), answer.clone(), m.topic.clone(), &m.payload)
+        site_action(
+            d.store.clone(),
+            d.catalog().unwrap_or_default(),
+            answer.clone(),
+            m.topic.clone(),
+            &m.payload,
+        )
     } else if t == topics.query() {
         query(d, answer.clone(), m.topic.clone(), &m.payload)
     } else {
@@ -157,7 +165,13 @@ fn operator(d: &Daemon, topic: &str, payload: &[u8]) -> Result<(), String> {
 }
 
 /// Applies a control-order or parameter action in a task and answers when asked.
-fn site_action(store: Store, answer: Answer, topic: String, payload: &[u8]) -> Result<(), String> {
+fn site_action(
+    store: Store,
+    catalog: ParameterCatalog,
+    answer: Answer,
+    topic: String,
+    payload: &[u8],
+) -> Result<(), String> {
     let m: Envelope<SiteRequest> = payload::parse(&topic, payload).map_err(|e| e.to_string())?;
     if m.body.operator.trim().is_empty() {
         return Err(format!("message {} on {topic}: `operator` is empty", m.id));
@@ -165,7 +179,7 @@ fn site_action(store: Store, answer: Answer, topic: String, payload: &[u8]) -> R
     tokio::spawn(async move {
         let (id, body) = (m.id.clone(), m.body.clone());
         let result = tokio::task::spawn_blocking(move || {
-            apply_site_action(&store, &body.operator, &body.action, now_ms())
+            apply_site_action(&store, &catalog, &body.operator, &body.action, now_ms())
         })
         .await;
         let result = match result {
@@ -270,7 +284,14 @@ fn command(
 }
 
 /// Applies a platform message all or nothing in a task and publishes what became of it.
-fn platform(store: Store, answer: Answer, topic: String, payload: Vec<u8>) {
+/// With a catalogue (a site whose lanes decide), parameter records are checked against it.
+fn platform(
+    store: Store,
+    catalog: Option<Arc<ParameterCatalog>>,
+    answer: Answer,
+    topic: String,
+    payload: Vec<u8>,
+) {
     tokio::spawn(async move {
         let m: Envelope<PlatformMessage> = match payload::parse(&topic, &payload) {
             Ok(m) => m,
@@ -295,6 +316,9 @@ fn platform(store: Store, answer: Answer, topic: String, payload: Vec<u8>) {
             let source = format!("bus message {id}");
             let result = tokio::task::spawn_blocking(move || {
                 let mut options = ApplyOptions::new("platform", now_ms());
+                if let Some(c) = catalog {
+                    options = options.with_catalog(c);
+                }
                 options.source = source;
                 store.apply_platform_records(&records, &options)
             })

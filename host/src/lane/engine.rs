@@ -761,6 +761,7 @@ impl Worker {
         let name = request.action.name();
         let (before, planned, manual) = match &request.action {
             OperatorAction::Complete { passage, readings } => {
+                super::validate_keyed(readings)?;
                 let id = self.target(passage.as_ref())?;
                 let before = self.load(&id)?;
                 if !matches!(
@@ -836,6 +837,7 @@ impl Worker {
                 (before, planned, action(name, Some(text)))
             }
             OperatorAction::Backfill { passage, readings } => {
+                super::validate_keyed(readings)?;
                 let before = self.load(passage)?;
                 let mut p = before.passage.clone();
                 for r in readings {

@@ -16,9 +16,10 @@ pub mod ruleset;
 
 pub use engine::{Lane, LaneContext, LaneEvent, LaneInput, LaneSettings, spawn_lane};
 pub use ops::{
-    OperatorAction, OperatorReply, OperatorRequest, SiteAction, SiteRequest, apply_site_action,
+    ControlOrderError, KeyedError, OperatorAction, OperatorReply, OperatorRequest, SiteAction,
+    SiteRequest, apply_site_action, check_control_order, validate_keyed,
 };
-pub use ruleset::{Decision, RuleSet, RuleSetError};
+pub use ruleset::{Decision, RuleSet, RuleSetError, lane_parameters, site_catalog};
 
 use kakou_plugin_sdk::model::Outcome;
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,15 @@ pub enum LaneError {
     /// The rule set could not be loaded.
     #[error(transparent)]
     RuleSet(#[from] RuleSetError),
+    /// A parameter that nothing on the site reads, or a value that does not fit it.
+    #[error(transparent)]
+    Parameter(#[from] crate::config::params::ParameterError),
+    /// A control order that cannot be put in force.
+    #[error(transparent)]
+    ControlOrder(#[from] ControlOrderError),
+    /// Readings keyed in that cannot be taken.
+    #[error(transparent)]
+    Keyed(#[from] KeyedError),
     /// No such passage on this lane.
     #[error("lane {lane}: no passage {passage:?}")]
     UnknownPassage {

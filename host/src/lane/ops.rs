@@ -4,10 +4,14 @@
 //! vehicle. Every one is recorded on the passage and in the audit log (who, when, what, before
 //! and after).
 
-use kakou_plugin_sdk::model::{ControlOrder, Direction, Reading};
+use kakou_plugin_sdk::model::{
+    ControlOrder, Direction, Outcome, Reading, ReadingValue, SubjectKind,
+};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{AuditEntry, ControlOrderRecord, PassageRecord, Store, StoreError};
+use crate::config::params::{Normalised, ParameterCatalog};
+use crate::store::platform::{self, IdentifierError};
+use crate::store::{AuditEntry, ControlOrderRecord, PassageRecord, Store, WriteTx};
 
 /// What an operator does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,42 +174,265 @@ pub struct SiteRequest {
     pub reply_to: Option<String>,
 }
 
+/// The heaviest gross weight an operator may key in: above any weighbridge's range (road
+/// trucks stay under 49 t in China; bridges weigh up to 150 t), so a larger figure is a typing
+/// slip (grams, an extra digit), not a truck.
+pub const MAX_KEYED_KG: f64 = 150_000.0;
+
+/// Why readings keyed in by an operator (`complete`, `backfill`) are refused. The lane would
+/// otherwise take them as a misread and ask again, without saying why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum KeyedError {
+    /// The container number fails ISO 6346.
+    #[error(
+        "container number {given:?}: {source}; read the number off the box again (a wrong \
+         check digit usually means another character was misread)"
+    )]
+    Container {
+        /// As keyed.
+        given: String,
+        /// Why.
+        #[source]
+        source: IdentifierError,
+    },
+    /// The plate is not a mainland plate.
+    #[error("plate {given:?}: {source}")]
+    Plate {
+        /// As keyed.
+        given: String,
+        /// Why.
+        #[source]
+        source: IdentifierError,
+    },
+    /// The card UID is empty.
+    #[error(
+        "the card UID is empty: key in the UID the reader shows or that is printed on the card"
+    )]
+    EmptyCard,
+    /// The card UID is not one.
+    #[error("card {given:?}: {source}")]
+    Card {
+        /// As keyed.
+        given: String,
+        /// Why.
+        #[source]
+        source: IdentifierError,
+    },
+    /// The e-plate tag is not an EPC.
+    #[error("tag {given:?}: {source}")]
+    Tag {
+        /// As keyed.
+        given: String,
+        /// Why.
+        #[source]
+        source: IdentifierError,
+    },
+    /// A weight no truck on a weighbridge has.
+    #[error(
+        "weight {kg} kg: expected a gross weight above 0 and at most {MAX_KEYED_KG} kg, in kg \
+         (not tonnes)"
+    )]
+    Weight {
+        /// As keyed.
+        kg: f64,
+    },
+    /// A presented document without its kind or number.
+    #[error(
+        "document {kind:?}:{number:?}: both the kind and the number are needed, e.g. transit-release:T520120261127000001"
+    )]
+    Document {
+        /// Kind as keyed.
+        kind: String,
+        /// Number as keyed.
+        number: String,
+    },
+}
+
+/// Checks readings an operator keys in, before they reach a passage: a container number's
+/// check digit, a plate, a card UID, an EPC, a gross weight, a document's kind and number.
+/// Other kinds of reading are the devices' and pass unchanged. Pure: the lane and the CLI call
+/// it on the same readings and refuse for the same reason.
+pub fn validate_keyed(readings: &[Reading]) -> Result<(), KeyedError> {
+    for r in readings {
+        match &r.value {
+            ReadingValue::Container(c) => {
+                platform::container_number(&c.number).map_err(|source| KeyedError::Container {
+                    given: c.number.clone(),
+                    source,
+                })?;
+            }
+            ReadingValue::Plate(p) => {
+                platform::mainland_plate(&p.text).map_err(|source| KeyedError::Plate {
+                    given: p.text.clone(),
+                    source,
+                })?;
+            }
+            ReadingValue::Card(c) if c.uid.trim().is_empty() => return Err(KeyedError::EmptyCard),
+            ReadingValue::Card(c) => {
+                platform::card_uid(&c.uid).map_err(|source| KeyedError::Card {
+                    given: c.uid.clone(),
+                    source,
+                })?;
+            }
+            ReadingValue::Tag(t) => {
+                platform::epc(&t.epc).map_err(|source| KeyedError::Tag {
+                    given: t.epc.clone(),
+                    source,
+                })?;
+            }
+            ReadingValue::Weight(w) => {
+                let absurd = |kg: f64| !(kg.is_finite() && kg > 0.0 && kg <= MAX_KEYED_KG);
+                if absurd(w.kg) {
+                    return Err(KeyedError::Weight { kg: w.kg });
+                }
+                if let Some(t) = w.tare_kg.filter(|t| absurd(*t)) {
+                    return Err(KeyedError::Weight { kg: t });
+                }
+            }
+            ReadingValue::Document(d) if d.kind.trim().is_empty() || d.number.trim().is_empty() => {
+                return Err(KeyedError::Document {
+                    kind: d.kind.clone(),
+                    number: d.number.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Why an operator's control order is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ControlOrderError {
+    /// No order id.
+    #[error("a control order needs an id (it is how the order is revoked)")]
+    NoId,
+    /// No reason.
+    #[error(
+        "control order {id}: the reason is empty; every order says why (it is audited and shown to the lanes' operators)"
+    )]
+    NoReason {
+        /// Order id.
+        id: String,
+    },
+    /// The subject is not what its kind names.
+    #[error("control order {id}: {} {subject:?} is not {}: {source}", noun(*kind), what(*kind))]
+    Subject {
+        /// Order id.
+        id: String,
+        /// Container, vehicle or driver.
+        kind: SubjectKind,
+        /// As given.
+        subject: String,
+        /// Why.
+        #[source]
+        source: IdentifierError,
+    },
+    /// An order demanding release.
+    #[error(
+        "control order {id}: an order demands manual, inspect or refuse; to let a subject pass, revoke its order"
+    )]
+    Release {
+        /// Order id.
+        id: String,
+    },
+    /// An expiry already past.
+    #[error(
+        "control order {id}: its expiry {} UTC is not in the future (now {} UTC); give a later expiry, \
+         or none for an order in force until revoked",
+        crate::query::format_ms(*expires_ms, crate::query::UtcOffset::UTC),
+        crate::query::format_ms(*now_ms, crate::query::UtcOffset::UTC)
+    )]
+    Expired {
+        /// Order id.
+        id: String,
+        /// Its expiry, unix ms.
+        expires_ms: i64,
+        /// When it was given, unix ms.
+        now_ms: i64,
+    },
+}
+
+fn noun(kind: SubjectKind) -> &'static str {
+    match kind {
+        SubjectKind::Container => "container",
+        SubjectKind::Vehicle => "vehicle",
+        SubjectKind::Driver => "driver",
+    }
+}
+
+fn what(kind: SubjectKind) -> &'static str {
+    match kind {
+        SubjectKind::Container => "an ISO 6346 container number",
+        SubjectKind::Vehicle => "a mainland plate",
+        SubjectKind::Driver => "a driver id or card UID",
+    }
+}
+
+/// Checks an operator's control order as of `now_ms` and returns it with its subject
+/// normalised as the lanes match it (the same rules as the platform's orders, plus: no expiry
+/// in the past, which would put an order on record that never stopped anyone).
+pub fn check_control_order(
+    order: &ControlOrder,
+    now_ms: i64,
+) -> Result<ControlOrder, ControlOrderError> {
+    let mut order = order.clone();
+    order.id = order.id.trim().to_owned();
+    order.reason = order.reason.trim().to_owned();
+    let id = order.id.clone();
+    if id.is_empty() {
+        return Err(ControlOrderError::NoId);
+    }
+    if order.reason.is_empty() {
+        return Err(ControlOrderError::NoReason { id });
+    }
+    order.subject =
+        platform::control_subject(order.subject_kind, &order.subject).map_err(|source| {
+            ControlOrderError::Subject {
+                id: id.clone(),
+                kind: order.subject_kind,
+                subject: order.subject.clone(),
+                source,
+            }
+        })?;
+    if order.action == Outcome::Release {
+        return Err(ControlOrderError::Release { id });
+    }
+    if let Some(expires_ms) = order.expires_ms
+        && expires_ms <= now_ms
+    {
+        return Err(ControlOrderError::Expired {
+            id,
+            expires_ms,
+            now_ms,
+        });
+    }
+    Ok(order)
+}
+
 /// Carries out a site action in one store transaction with its audit entry; returns what was
 /// done.
+///
+/// The action is checked first, against `catalog` (the site's parameter catalogue, see
+/// [`super::RuleSet::catalog`]) for a parameter and by [`check_control_order`] for an order: a
+/// refused action writes nothing, not even an audit entry. What is stored is the normalised
+/// form (a parameter's canonical value, an order's normalised subject).
 pub fn apply_site_action(
     store: &Store,
+    catalog: &ParameterCatalog,
     operator: &str,
     action: &SiteAction,
     now_ms: i64,
 ) -> Result<String, super::LaneError> {
-    let message = store.write(|tx| match action {
+    match action {
         SiteAction::ControlOrder { order } => {
-            let before = tx.read().control_order(&order.id)?;
-            let record = ControlOrderRecord {
-                order: order.clone(),
-                issued_ms: now_ms,
-                issued_by: operator.to_owned(),
-                revoked_ms: None,
-                revoked_by: None,
-            };
-            tx.put_control_order(&record)?;
-            tx.audit(AuditEntry {
-                who: operator.to_owned(),
-                when_ms: now_ms,
-                action: "control-order.create".into(),
-                subject: order.id.clone(),
-                before: before.and_then(|b| serde_json::to_value(b).ok()),
-                after: serde_json::to_value(&record).ok(),
-            })?;
-            Ok::<_, StoreError>(format!(
-                "control order {} on {:?} {} in force: {}",
-                order.id, order.subject_kind, order.subject, order.reason
-            ))
+            let order = check_control_order(order, now_ms)?;
+            store.write(|tx| put_order(tx, operator, order, now_ms))
         }
         SiteAction::Revoke {
             order_id: id,
             reason,
-        } => {
+        } => store.write(|tx| {
             if tx.revoke_control_order(id, operator, now_ms)? {
                 Ok(format!("control order {id} revoked: {reason}"))
             } else {
@@ -213,30 +440,86 @@ pub fn apply_site_action(
                     "control order {id}: nothing to revoke (unknown, or revoked before)"
                 ))
             }
-        }
+        }),
         SiteAction::SetParameter {
             name,
             value,
             reason,
         } => {
-            let before = tx.read().parameter(name)?;
-            match tx.set_parameter(name, value, operator, now_ms)? {
-                None => Ok(format!("parameter {name} is already {value:?}")),
-                Some(version) => {
-                    tx.audit(AuditEntry {
-                        who: operator.to_owned(),
-                        when_ms: now_ms,
-                        action: "parameter.set".into(),
-                        subject: name.clone(),
-                        before: before.and_then(|b| serde_json::to_value(b).ok()),
-                        after: Some(serde_json::json!({
-                            "name": name, "version": version, "value": value, "reason": reason,
-                        })),
-                    })?;
-                    Ok(format!("parameter {name} = {value:?} (version {version})"))
-                }
-            }
+            let p = catalog.validate(name, value)?;
+            store.write(|tx| set_parameter(tx, operator, &p, value, reason.as_deref(), now_ms))
         }
+    }
+}
+
+fn put_order(
+    tx: &mut WriteTx,
+    operator: &str,
+    order: ControlOrder,
+    now_ms: i64,
+) -> Result<String, super::LaneError> {
+    let before = tx.read().control_order(&order.id)?;
+    let message = format!(
+        "control order {} on {} {} in force: {}",
+        order.id,
+        noun(order.subject_kind),
+        order.subject,
+        order.reason
+    );
+    let record = ControlOrderRecord {
+        order,
+        issued_ms: now_ms,
+        issued_by: operator.to_owned(),
+        revoked_ms: None,
+        revoked_by: None,
+    };
+    tx.put_control_order(&record)?;
+    tx.audit(AuditEntry {
+        who: operator.to_owned(),
+        when_ms: now_ms,
+        action: "control-order.create".into(),
+        subject: record.order.id.clone(),
+        before: before.and_then(|b| serde_json::to_value(b).ok()),
+        after: serde_json::to_value(&record).ok(),
     })?;
     Ok(message)
 }
+
+fn set_parameter(
+    tx: &mut WriteTx,
+    operator: &str,
+    p: &Normalised,
+    given: &str,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> Result<String, super::LaneError> {
+    let (name, value) = (&p.name, &p.value);
+    let spelled = if given.trim() == value {
+        String::new()
+    } else {
+        format!(", given as {given:?}")
+    };
+    let before = tx.read().parameter(name)?;
+    match tx.set_parameter(name, value, operator, now_ms)? {
+        None => Ok(format!("parameter {name} is already {value:?}{spelled}")),
+        Some(version) => {
+            tx.audit(AuditEntry {
+                who: operator.to_owned(),
+                when_ms: now_ms,
+                action: "parameter.set".into(),
+                subject: name.clone(),
+                before: before.and_then(|b| serde_json::to_value(b).ok()),
+                after: Some(serde_json::json!({
+                    "name": name, "version": version, "value": value, "reason": reason,
+                })),
+            })?;
+            Ok(format!(
+                "parameter {name} = {value:?} (version {version}{spelled})"
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "ops_tests.rs"]
+mod tests;

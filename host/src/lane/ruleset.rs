@@ -15,6 +15,7 @@ use kakou_plugin_sdk::model::{
     Station, SubjectKind, TruckDriver, Vehicle, Verdict,
 };
 
+use crate::config::params::{DeclaredBy, ParamType, ParameterCatalog, ParameterSpec};
 use crate::config::region::RuleSetManifest;
 use crate::diag::SourceError;
 use crate::plugin::{LoadError, LoadOptions, RulesPlugin, Runtime};
@@ -92,6 +93,17 @@ impl RuleSet {
             });
         }
         let manifest = RuleSetManifest::load(path)?;
+        let undeclared = manifest.undeclared();
+        if !undeclared.is_empty() {
+            tracing::warn!(
+                "rule set {}: parameters {} are given as bare defaults, so values set for them \
+                 are only checked against the type their default suggests; declare them with \
+                 {{ default = …, type = … }} ({})",
+                manifest.id(),
+                undeclared.join(", "),
+                path.display()
+            );
+        }
         let mut plugins = Vec::new();
         for name in &manifest.plugins {
             let dir = plugins_dir.join("rules").join(name);
@@ -173,6 +185,13 @@ impl RuleSet {
         }
     }
 
+    /// The site's parameter catalogue: this rule set's declarations and those of the lanes
+    /// `lanes` (the site manifest's lane ids). Built from the rule set in force, so a swapped
+    /// rule set brings its own parameters.
+    pub fn catalog<S: AsRef<str>>(&self, lanes: &[S]) -> ParameterCatalog {
+        site_catalog(&self.manifest, lanes)
+    }
+
     /// Look-ups for one evaluation: the store as of `now_ms`, its parameters over this rule
     /// set's defaults.
     pub fn lookups(&self, store: StoreLookups) -> Layered {
@@ -183,6 +202,46 @@ impl RuleSet {
             parameters_as_of: None,
         }
     }
+}
+
+/// The parameters the lane engine reads for lane `lane` on every decision: its direction and
+/// cargo type (DOMAIN §2.7 items 2 and 3, over the site manifest's settings) and congestion
+/// mode. They have no default here: without them the manifest's settings apply.
+pub fn lane_parameters(lane: &str) -> [ParameterSpec; 3] {
+    let by = || DeclaredBy::Lane(lane.to_owned());
+    let one_of = |v: &[&str]| ParamType::Enumeration(v.iter().map(|s| (*s).to_owned()).collect());
+    [
+        ParameterSpec::new(
+            format!("lane.{lane}.direction"),
+            one_of(&["import", "export"]),
+            by(),
+        )
+        .doc("the lane's direction, over the site manifest's"),
+        ParameterSpec::new(
+            format!("lane.{lane}.cargo"),
+            one_of(&["container", "bulk", "any"]),
+            by(),
+        )
+        .doc("the cargo the lane takes, over the site manifest's"),
+        ParameterSpec::new(format!("lane.{lane}.congestion"), ParamType::Boolean, by()).doc(
+            "true: congestion mode, trucks are released on valid documents and backfilled after",
+        ),
+    ]
+}
+
+/// The parameter catalogue of a site on rule set `ruleset` with lanes `lanes`, without loading
+/// its plugins (the CLI checks a value before sending it with this).
+pub fn site_catalog<S: AsRef<str>>(ruleset: &RuleSetManifest, lanes: &[S]) -> ParameterCatalog {
+    let mut catalog = ParameterCatalog::new();
+    for spec in ruleset.declarations.values() {
+        catalog.declare(spec.clone());
+    }
+    for lane in lanes {
+        for spec in lane_parameters(lane.as_ref()) {
+            catalog.declare(spec);
+        }
+    }
+    catalog
 }
 
 /// The store's look-ups with parameters layered: explicit overrides (a replay's `--set`), then

@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use kakou_plugin_sdk::model::{
     ControlOrder, Document, Enterprise, Outcome, Station, SubjectKind, TruckDriver, Vehicle,
@@ -33,6 +34,7 @@ use serde_json::{Map, Value};
 use super::read::{foreign_plate_key, hex_key};
 use super::records::{AuditEntry, ControlOrderRecord};
 use super::{Reader, Store, StoreError, WriteTx};
+use crate::config::params::ParameterCatalog;
 
 /// What a platform record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -530,6 +532,11 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// What is being applied (a file name, a feed), for the audit log.
     pub source: String,
+    /// The site's parameter catalogue: when given, a parameter record whose name nothing on
+    /// the site reads, or whose value does not fit its declaration, is refused, and accepted
+    /// values are stored in their canonical spelling. The daemon's platform feed gives it;
+    /// `kakou data import` works on a store without a site and does not.
+    pub catalog: Option<Arc<ParameterCatalog>>,
 }
 
 impl ApplyOptions {
@@ -540,7 +547,14 @@ impl ApplyOptions {
             at_ms,
             dry_run: false,
             source: "platform".into(),
+            catalog: None,
         }
+    }
+
+    /// The same options, checking parameter records against `catalog`.
+    pub fn with_catalog(mut self, catalog: Arc<ParameterCatalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
     }
 }
 
@@ -911,6 +925,84 @@ impl Validator {
     }
 }
 
+/// Why an identifier is refused: a container number, plate, card UID, e-plate EPC or driver.
+/// The same rules hold wherever one comes from (a platform record, a control order, a reading
+/// an operator keys in), so they are written once, here, beside the registrations they must
+/// match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentifierError {
+    /// Not an ISO 6346 container number (a wrong check digit says the digit expected).
+    #[error(transparent)]
+    Container(#[from] iso6346::ContainerError),
+    /// Not a mainland plate.
+    #[error(transparent)]
+    Plate(#[from] plate::PlateError),
+    /// Not a card UID (the text after normalisation).
+    #[error("{0:?} is not a card UID: 8 to 32 hexadecimal digits, an even number")]
+    CardUid(String),
+    /// Not an EPC (the text after normalisation).
+    #[error("{0:?} is not an EPC: 8 to 64 hexadecimal digits, an even number")]
+    Epc(String),
+    /// An empty driver id.
+    #[error("the driver id or card UID is empty")]
+    EmptyDriver,
+}
+
+/// A container number, normalised (`csqu 305438-3` → `CSQU3054383`), if its ISO 6346 check
+/// digit holds.
+pub fn container_number(text: &str) -> Result<String, IdentifierError> {
+    Ok(iso6346::validate(text)?.to_string())
+}
+
+/// A mainland plate, parsed and normalised.
+pub fn mainland_plate(text: &str) -> Result<plate::Plate, IdentifierError> {
+    Ok(plate::parse(text)?)
+}
+
+/// An IC card UID as registrations hold it: upper-case hex without separators.
+pub fn card_uid(text: &str) -> Result<String, IdentifierError> {
+    let uid = hex_key(text);
+    if hex_ok(&uid, 8, 32) {
+        Ok(uid)
+    } else {
+        Err(IdentifierError::CardUid(uid))
+    }
+}
+
+/// An e-plate tag EPC as registrations hold it: upper-case hex without separators.
+pub fn epc(text: &str) -> Result<String, IdentifierError> {
+    let tag = hex_key(text);
+    if hex_ok(&tag, 8, 64) {
+        Ok(tag)
+    } else {
+        Err(IdentifierError::Epc(tag))
+    }
+}
+
+/// A driver as a control order names one: a card UID (normalised as registrations hold it,
+/// so `62:e3:08:6c:ed` matches the card read) or a driver id (upper case, as the order index
+/// keys it).
+pub fn driver_subject(text: &str) -> Result<String, IdentifierError> {
+    if let Ok(uid) = card_uid(text) {
+        return Ok(uid);
+    }
+    let id = text.trim().to_uppercase();
+    if id.is_empty() {
+        return Err(IdentifierError::EmptyDriver);
+    }
+    Ok(id)
+}
+
+/// A control order's subject, checked and normalised as its kind requires: an ISO 6346
+/// container number, a mainland plate, a driver id or card UID.
+pub fn control_subject(kind: SubjectKind, text: &str) -> Result<String, IdentifierError> {
+    match kind {
+        SubjectKind::Container => container_number(text.trim()),
+        SubjectKind::Vehicle => mainland_plate(text.trim()).map(|p| p.text),
+        SubjectKind::Driver => driver_subject(text),
+    }
+}
+
 fn hex_ok(s: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&s.len())
         && s.len().is_multiple_of(2)
@@ -935,7 +1027,7 @@ fn check_fields(record: &mut Record) -> Vec<(String, String)> {
     let mut e = |f: &str, r: String| bad.push((f.to_owned(), r));
     match record {
         Record::Vehicle(v) => {
-            match plate::parse(&v.plate) {
+            match mainland_plate(&v.plate) {
                 Ok(p) => {
                     if p.is_two_plate() && !v.two_plate {
                         e(
@@ -959,12 +1051,9 @@ fn check_fields(record: &mut Record) -> Vec<(String, String)> {
             v.enterprise = v.enterprise.trim().to_owned();
             v.tag_epc = v.tag_epc.as_deref().map(hex_key).filter(|t| !t.is_empty());
             if let Some(t) = &v.tag_epc
-                && !hex_ok(t, 8, 64)
+                && let Err(err) = epc(t)
             {
-                e(
-                    "tag_epc",
-                    format!("{t:?} is not an EPC: 8 to 64 hexadecimal digits, an even number"),
-                );
+                e("tag_epc", err.to_string());
             }
             if let Some(t) = v.tare_kg
                 && !(t.is_finite() && t > 0.0 && t <= 100_000.0)
@@ -1009,18 +1098,15 @@ fn check_fields(record: &mut Record) -> Vec<(String, String)> {
             d.id = d.id.trim().to_owned();
             d.name = d.name.trim().to_owned();
             d.enterprise = d.enterprise.trim().to_owned();
-            d.card_uid = hex_key(&d.card_uid);
-            if !hex_ok(&d.card_uid, 8, 32) {
-                e(
-                    "card_uid",
-                    format!(
-                        "{:?} is not a card UID: 8 to 32 hexadecimal digits, an even number",
-                        d.card_uid
-                    ),
-                );
+            match card_uid(&d.card_uid) {
+                Ok(uid) => d.card_uid = uid,
+                Err(err) => {
+                    d.card_uid = hex_key(&d.card_uid);
+                    e("card_uid", err.to_string());
+                }
             }
             for (i, p) in d.vehicles.iter_mut().enumerate() {
-                match plate::parse(p) {
+                match mainland_plate(p) {
                     Ok(parsed) => *p = parsed.text,
                     Err(err) => e(&format!("vehicles[{i}]"), err.to_string()),
                 }
@@ -1039,8 +1125,8 @@ fn check_fields(record: &mut Record) -> Vec<(String, String)> {
             d.number = d.number.trim().to_owned();
             d.station = d.station.trim().to_owned();
             for (i, c) in d.containers.iter_mut().enumerate() {
-                match iso6346::validate(c) {
-                    Ok(n) => *c = n.to_string(),
+                match container_number(c) {
+                    Ok(n) => *c = n,
                     Err(err) => e(&format!("containers[{i}]"), format!("{c:?}: {err}")),
                 }
             }
@@ -1057,7 +1143,7 @@ fn check_fields(record: &mut Record) -> Vec<(String, String)> {
                 .filter(|p| !p.is_empty())
                 .map(str::to_owned);
             if let Some(p) = &mut d.plate {
-                match plate::parse(p) {
+                match mainland_plate(p) {
                     Ok(parsed) => *p = parsed.text,
                     Err(err) => e("plate", err.to_string()),
                 }
@@ -1086,16 +1172,12 @@ fn check_fields(record: &mut Record) -> Vec<(String, String)> {
             o.order.id = o.order.id.trim().to_owned();
             o.order.reason = o.order.reason.trim().to_owned();
             let s = o.order.subject.trim().to_owned();
-            match o.order.subject_kind {
-                SubjectKind::Container => match iso6346::validate(&s) {
-                    Ok(n) => o.order.subject = n.to_string(),
-                    Err(err) => e("subject", format!("{s:?}: {err}")),
-                },
-                SubjectKind::Vehicle => match plate::parse(&s) {
-                    Ok(p) => o.order.subject = p.text,
-                    Err(err) => e("subject", err.to_string()),
-                },
-                SubjectKind::Driver => o.order.subject = s.to_uppercase(),
+            match control_subject(o.order.subject_kind, &s) {
+                Ok(subject) => o.order.subject = subject,
+                Err(err @ IdentifierError::Container(_)) => {
+                    e("subject", format!("{s:?}: {err}"));
+                }
+                Err(err) => e("subject", err.to_string()),
             }
             if o.order.action == Outcome::Release {
                 e(
@@ -1194,8 +1276,17 @@ impl Store {
                 progress(Progress::Validating(i as u64, total));
             }
             let bad = check_fields(&mut record);
+            let clean = bad.is_empty();
             for (field, reason) in bad {
                 v.reject(&origin, &record, field, reason);
+            }
+            if let (true, Some(catalog), Record::Parameter(p)) =
+                (clean, &options.catalog, &mut record)
+            {
+                match catalog.validate(&p.name, &p.value) {
+                    Ok(n) => p.value = n.value,
+                    Err(e) => v.reject(&origin, &record, e.field(), e.to_string()),
+                }
             }
             checked.push(Checked { origin, record });
         }

@@ -513,3 +513,97 @@ fn spreadsheet_exports_in_gbk_or_with_a_bom_are_read() {
         rejected(&r)
     );
 }
+
+#[test]
+fn a_feed_given_the_site_catalogue_refuses_parameters_nothing_reads() {
+    use crate::config::params::{DeclaredBy, ParamType, ParameterCatalog, ParameterSpec, Range};
+    let (_d, s) = setup();
+    let mut catalog = ParameterCatalog::new();
+    let by = DeclaredBy::RuleSet {
+        id: "t@1".into(),
+        path: "r.toml".into(),
+    };
+    catalog.declare(ParameterSpec::new(
+        "weight.tolerance-percent",
+        ParamType::Decimal(Range {
+            min: Some(0.0),
+            max: Some(100.0),
+        }),
+        by.clone(),
+    ));
+    catalog.declare(ParameterSpec::new(
+        "driver.require-vehicle-binding",
+        ParamType::Boolean,
+        by,
+    ));
+    let param = |name: &str, value: &str| {
+        Record::Parameter(PlatformParameter {
+            name: name.into(),
+            value: value.into(),
+        })
+    };
+    let options = ApplyOptions::new("platform", AT).with_catalog(Arc::new(catalog));
+    let bad = [
+        param("weight.tolerance-percent", "2"),
+        param("check.driver-card-required", "true"),
+        param("driver.require-vehicle-binding", "sometimes"),
+        param("Weight Tolerance", "3"),
+    ];
+    let r = s.apply_platform_records(&bad, &options).expect("apply");
+    assert!(!r.applied);
+    let fields: Vec<(u64, &str)> = r
+        .rejected
+        .iter()
+        .map(|x| (x.origin.line, x.field.as_str()))
+        .collect();
+    // The malformed name is refused once, by the record's own checks.
+    assert_eq!(
+        fields,
+        [(2, "name"), (3, "value"), (4, "name")],
+        "{:#?}",
+        rejected(&r)
+    );
+    assert!(
+        rejected(&r)[0].contains("unknown parameter `check.driver-card-required`"),
+        "{:#?}",
+        rejected(&r)
+    );
+    assert!(
+        s.snapshot()
+            .expect("snap")
+            .parameters()
+            .expect("all")
+            .is_empty()
+    );
+
+    // Accepted values are stored canonically.
+    let good = [
+        param("weight.tolerance-percent", " 2.50"),
+        param("driver.require-vehicle-binding", "yes"),
+    ];
+    let r = s.apply_platform_records(&good, &options).expect("apply");
+    assert!(r.applied, "{:#?}", rejected(&r));
+    let stored: Vec<(String, String)> = s
+        .snapshot()
+        .expect("snap")
+        .parameters()
+        .expect("all")
+        .into_iter()
+        .map(|p| (p.name, p.value))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            (
+                "driver.require-vehicle-binding".to_owned(),
+                "true".to_owned()
+            ),
+            ("weight.tolerance-percent".to_owned(), "2.5".to_owned())
+        ]
+    );
+    // Without a catalogue (`kakou data import`), any well-formed name is taken.
+    let r = s
+        .apply_platform_records(&[param("site.note", "x")], &ApplyOptions::new("op", AT))
+        .expect("apply");
+    assert!(r.applied);
+}

@@ -696,8 +696,10 @@ pub fn sample_records() -> Vec<Record> {
         ("weight.container-tare-20-kg", "2200"),
         ("weight.container-tare-40-kg", "3800"),
         ("transit.time-limit-hours", "48"),
-        ("check.driver-card-required", "true"),
-        ("check.driver-bound-to-vehicle", "false"),
+        // What the national rule set reads for its driver checks: an unregistered card goes
+        // to inspection, and drivers need not be bound to the vehicle they drive.
+        ("check.driver.card", "inspect"),
+        ("driver.require-vehicle-binding", "false"),
     ] {
         out.push(Record::Parameter(PlatformParameter {
             name: name.into(),

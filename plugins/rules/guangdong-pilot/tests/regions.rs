@@ -65,9 +65,12 @@ fn region(name: &str) -> Region {
         .expect("[parameters]")
         .iter()
         .map(|(k, v)| {
+            // A declaration `{ default = "…", type = … }`, or a bare default.
             let v = v
+                .get("default")
+                .unwrap_or(v)
                 .as_str()
-                .unwrap_or_else(|| panic!("{name}: parameter {k} is not a string"));
+                .unwrap_or_else(|| panic!("{name}: parameter {k}'s default is not a string"));
             Setting::new(k.clone(), v)
         })
         .collect();
