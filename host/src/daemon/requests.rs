@@ -135,7 +135,7 @@ fn operator(d: &Daemon, topic: &str, payload: &[u8]) -> Result<(), String> {
         let mut known: Vec<&str> = d.lanes.keys().map(String::as_str).collect();
         known.sort_unstable();
         format!(
-            "message {} on {topic}: no lane {lane_id:?} on site {} (its lanes: {})",
+            "message {} on {topic}: no lane {lane_id:?} on this site, {} (its lanes: {})",
             m.id,
             d.site,
             known.join(", ")
