@@ -4,6 +4,10 @@
 //!   passage per transaction and 100 per transaction, in the daemon's shared mode (redb
 //!   `SingleWriter`: two-phase commits, so other processes can read beside it) and in
 //!   exclusive mode (one-phase commits).
+//! - `writers`: passages written per second by 1, 8 and 64 concurrent writers, each waiting
+//!   for its durable commit before the next passage: through the store [`Writer`] (tokio
+//!   tasks on two worker threads; concurrent jobs share one commit) against each writer
+//!   calling `Store::write` on its own thread (one commit per passage), in shared mode.
 //! - `query_1m`: indexed look-ups on a store of one million passages (by container, by plate,
 //!   by lane and time) against a full scan of the passages table for the same container.
 //!
@@ -11,7 +15,7 @@
 //! transactions and reused by later runs (its name carries the schema and generator version).
 //! `KAKOU_BENCH_PASSAGES` changes its size.
 //!
-//! `cargo bench -p kakou-host --bench store`
+//! `cargo bench -p kakou-host --bench store` (`-- writers` for one group)
 
 #![allow(clippy::unwrap_used)] // a benchmark that cannot set up should stop right there
 
@@ -20,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use kakou_host::store::sample::{synthetic_container, synthetic_passage, synthetic_plate};
-use kakou_host::store::{SCHEMA_VERSION, Store, StoreError, StoreOptions};
+use kakou_host::store::{PassageRecord, SCHEMA_VERSION, Store, StoreError, StoreOptions, Writer};
 
 const BASE_MS: i64 = 1_795_737_600_000;
 /// Bump when `synthetic_passage` changes, so an old prebuilt store is not reused.
@@ -77,6 +81,83 @@ fn write(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// `count` new passages dealt round-robin to `writers` writers.
+fn dealt(next: &mut u64, count: u64, writers: u64) -> Vec<Vec<PassageRecord>> {
+    let mut hands: Vec<Vec<PassageRecord>> = (0..writers).map(|_| Vec::new()).collect();
+    for i in 0..count {
+        *next += 1;
+        hands[(i % writers) as usize].push(synthetic_passage(*next, BASE_MS));
+    }
+    hands
+}
+
+fn writers(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("writers.redb")).unwrap();
+    let writer = Writer::spawn(store.clone()).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let mut next = 0u64;
+    let mut g = c.benchmark_group("writers");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6))
+        .throughput(Throughput::Elements(1));
+    for n in [1u64, 8, 64] {
+        g.bench_function(format!("writer/{n}"), |b| {
+            b.iter_custom(|iters| {
+                let hands = dealt(&mut next, iters, n);
+                let started = Instant::now();
+                rt.block_on(async {
+                    let tasks: Vec<_> = hands
+                        .into_iter()
+                        .map(|hand| {
+                            let writer = writer.clone();
+                            tokio::spawn(async move {
+                                for rec in hand {
+                                    writer.write(move |tx| tx.put_passage(&rec)).await.unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                });
+                started.elapsed()
+            })
+        });
+        g.bench_function(format!("store_write/{n}"), |b| {
+            b.iter_custom(|iters| {
+                let hands = dealt(&mut next, iters, n);
+                let started = Instant::now();
+                std::thread::scope(|s| {
+                    for hand in hands {
+                        let store = &store;
+                        s.spawn(move || {
+                            for rec in hand {
+                                store.write(|tx| tx.put_passage(&rec)).unwrap();
+                            }
+                        });
+                    }
+                });
+                started.elapsed()
+            })
+        });
+    }
+    g.finish();
+    let stats = writer.stats();
+    eprintln!(
+        "writer: {} passages in {} commits (largest {}), {:.2} ms of commit each on average",
+        stats.jobs,
+        stats.batches,
+        stats.largest_batch,
+        stats.commit_time.as_secs_f64() * 1e3 / stats.batches.max(1) as f64
+    );
 }
 
 fn million() -> (Store, u64) {
@@ -190,5 +271,5 @@ fn query(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, write, query);
+criterion_group!(benches, write, writers, query);
 criterion_main!(benches);

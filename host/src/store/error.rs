@@ -1,6 +1,7 @@
 //! Store errors: each names the file, and the table and key where there is one.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +108,74 @@ pub enum StoreError {
     Exists {
         /// The file.
         path: PathBuf,
+    },
+    /// The store writer could not commit a batch: every write of the batch fails with this
+    /// error, and none of them is stored. The batch's writes share one redb error, hence the
+    /// `Arc`.
+    #[error(
+        "{}: the store writer could not {stage}, so none of the {jobs} writes of its batch was \
+         stored: {source}; check the disk (free space, permissions, I/O errors in the system \
+         log), then restart the daemon so that redb recovers the file",
+        path.display()
+    )]
+    BatchFailed {
+        /// The store file.
+        path: PathBuf,
+        /// What failed: `begin a write transaction`, `commit`, `abort a failed transaction`.
+        stage: &'static str,
+        /// How many writes were in the batch.
+        jobs: usize,
+        /// What redb said, shared by every write of the batch.
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    /// A write given to the store writer panicked. Nothing of it was stored; the other writes
+    /// of its batch were not affected.
+    #[error(
+        "{}: a store write panicked ({message}); nothing of it was stored, and the store \
+         writer goes on with the other writes. This is a bug in the caller of the write",
+        path.display()
+    )]
+    WritePanicked {
+        /// The store file.
+        path: PathBuf,
+        /// The panic's message.
+        message: String,
+    },
+    /// The store writer thread is not running (the daemon is shutting down, or the thread
+    /// failed), so this write was not stored.
+    #[error(
+        "{}: the store writer has stopped (shut down, or its thread failed), so this write was \
+         not stored; writes are refused until the daemon is restarted",
+        path.display()
+    )]
+    WriterStopped {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// The store writer thread failed while this write's batch was being committed or
+    /// answered: the write may or may not be on disk.
+    #[error(
+        "{}: the store writer thread failed while committing this write, which may or may not \
+         be stored; read it back before acting on it, and restart the daemon",
+        path.display()
+    )]
+    WriterLost {
+        /// The store file.
+        path: PathBuf,
+    },
+    /// The operating system refused to start the store writer thread.
+    #[error(
+        "{}: cannot start the store writer thread: {source}; the system is short of threads \
+         or memory",
+        path.display()
+    )]
+    WriterSpawn {
+        /// The store file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
     },
 }
 

@@ -35,9 +35,26 @@
 //! | `audit` | sequence (1, 2, …) | [`AuditEntry`] |
 //! | `audit_by_who` | (who, when_ms, seq) | () |
 //!
-//! Every write goes through [`Store::write`]: one redb transaction committed with
-//! `Durability::Immediate`, so a state change, its index entries, its outbox message and its
-//! audit entry reach the disk together or not at all.
+//! Every write is one redb transaction committed with `Durability::Immediate`, so a state
+//! change, its index entries, its outbox message and its audit entry reach the disk together
+//! or not at all.
+//!
+//! # Writing: the [`Writer`] in the daemon, [`Store::write`] elsewhere
+//!
+//! Inside the daemon every write goes through the [`Writer`]: one OS thread that owns all
+//! writes, takes the jobs queued by lanes, the outbox and operators in order, runs as many as
+//! are waiting (up to [`MAX_BATCH`]) in one transaction and answers each after the commit
+//! that holds it. Three reasons. redb allows one write transaction at a time anyway, so
+//! writers on several threads only queue on its lock. A durable commit costs the same fsyncs
+//! however much it holds, so concurrent lanes sharing one commit (group commit) multiply
+//! throughput instead of each paying for its own. And a commit blocks for those fsyncs,
+//! which must never happen on the async executor's worker threads, where it would stall
+//! every other task of the thread. A write's answer still means "on disk", so a lane lifts a
+//! barrier only once its passage is stored.
+//!
+//! [`Store::write`] commits one closure alone, on the calling thread: for CLI tools, tests
+//! and start-up work (opening and migrating a file) where nothing else writes. Its writes
+//! still serialise with the Writer's on redb's lock, so mixing them is safe, only slower.
 //!
 //! # Sharing the file
 //!
@@ -65,8 +82,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{
-    Builder, ConcurrencyMode, Database, DatabaseError, Durability, ReadOnlyDatabase,
-    ReadableDatabase, ReadableTable,
+    Builder, ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadableDatabase,
+    ReadableTable,
 };
 
 pub use check::{CheckReport, Problem};
@@ -78,7 +95,7 @@ pub use read::{PassageIndex, Reader, Snapshot, foreign_plate_key, hex_key};
 pub use records::*;
 pub use schema::{OLDEST_SCHEMA, RECORD_TABLES, SCHEMA_VERSION, TABLES};
 pub use write::WriteTx;
-pub use writer::Writer;
+pub use writer::{MAX_BATCH, Writer, WriterStats};
 
 use read::Txn;
 use schema::*;
@@ -268,7 +285,8 @@ impl Store {
     }
 
     /// Runs `f` in one write transaction and commits it durably (`Durability::Immediate`) when
-    /// `f` returns `Ok`. When `f` fails nothing is written.
+    /// `f` returns `Ok`. When `f` fails nothing is written. It blocks the calling thread for
+    /// the commit's fsyncs: inside the daemon, write through the [`Writer`] instead.
     ///
     /// ```no_run
     /// # use kakou_host::store::*;
@@ -291,15 +309,8 @@ impl Store {
             }
             .into());
         };
-        let mut txn = db
-            .begin_write()
-            .map_err(|e| StoreError::db(path, "transaction", e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| StoreError::db(path, "transaction", e))?;
-        let mut tx = WriteTx {
-            txn,
-            path: path.clone(),
-        };
+        let mut tx =
+            WriteTx::begin(db, path).map_err(|e| StoreError::db(path, "transaction", e))?;
         let out = f(&mut tx)?;
         tx.txn
             .commit()

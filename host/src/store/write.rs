@@ -20,13 +20,27 @@ use crate::config::{Equipment, SiteManifest};
 
 /// One write transaction. Nothing is visible to readers, and nothing reaches the disk, until
 /// the closure given to [`Store::write`](super::Store::write) returns `Ok`; then everything
-/// commits at once, durably. An `Err` (or a panic) aborts it all.
+/// commits at once, durably. An `Err` (or a panic) aborts it all. Through the
+/// [`Writer`](super::Writer), one transaction holds the writes of several callers, each
+/// seeing the ones queued before it.
 pub struct WriteTx {
     pub(crate) txn: WriteTransaction,
     pub(crate) path: Arc<Path>,
 }
 
 impl WriteTx {
+    /// Begins a write transaction that commits with `Durability::Immediate` (the commit returns
+    /// once the data is on disk). redb's error is returned as it is, for the caller to report
+    /// in its own way.
+    pub(crate) fn begin(db: &redb::Database, path: &Arc<Path>) -> Result<WriteTx, redb::Error> {
+        let mut txn = db.begin_write()?;
+        txn.set_durability(redb::Durability::Immediate)?;
+        Ok(WriteTx {
+            txn,
+            path: path.clone(),
+        })
+    }
+
     /// Reads through this transaction (sees its own writes).
     pub fn read(&self) -> Reader<'_> {
         Reader {
