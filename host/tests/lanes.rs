@@ -21,9 +21,9 @@ use kakou_host::bus::payload::{self, Envelope};
 use kakou_host::bus::{BusClient, ClientOptions, QoS};
 use kakou_host::config::SiteManifest;
 use kakou_host::daemon::{QueryKind, QueryReply, QueryRequest};
-use kakou_host::lane::PassageMessage;
+use kakou_host::lane::{OperatorAction, OperatorReply, OperatorRequest, PassageMessage};
 use kakou_host::query::PassageQuery;
-use kakou_host::sdk::model::{CheckResult, Outcome};
+use kakou_host::sdk::model::{CheckResult, Outcome, Plate};
 use kakou_host::sdk::wire;
 use kakou_host::sim::pty::Pty;
 use kakou_host::store::{ApplyOptions, PassageRecord, PassageState, Store};
@@ -55,6 +55,27 @@ impl Lane {
         }
         let mut card = self.card.master_clone().unwrap();
         card.write_all(&wire::rdm6300::frame(CARD)).unwrap();
+    }
+
+    /// Every byte the barrier was sent and the test has not read yet, once the daemon has
+    /// closed the port (reading stops at the end of what was written).
+    fn barrier_rest(&mut self) -> Vec<u8> {
+        let mut port = self.barrier.master_clone().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut buf = [0u8; 256];
+            // EIO (or 0) once the daemon's side is closed and the buffer is empty.
+            while let Ok(n) = port.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            let _ = tx.send(all);
+        });
+        rx.recv_timeout(Duration::from_secs(30))
+            .expect("the barrier port closed within 30 s of the daemon stopping")
     }
 
     /// The truck leaves: the scale is empty again.
@@ -101,6 +122,24 @@ fn kakou(args: &[&str]) -> String {
 }
 
 /// The next passage message on the bus.
+/// The next answer on `topic`.
+async fn next_reply(
+    rx: &mut mpsc::Receiver<kakou_host::bus::Message>,
+    topic: &str,
+) -> OperatorReply {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("an answer within 30 s")
+            .unwrap();
+        if m.topic == topic {
+            return payload::parse::<OperatorReply>(&m.topic, &m.payload)
+                .unwrap()
+                .body;
+        }
+    }
+}
+
 async fn next_passage(rx: &mut mpsc::Receiver<kakou_host::bus::Message>) -> PassageMessage {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(60), rx.recv())
@@ -453,6 +492,49 @@ async fn a_category_c_lane_through_manual_entry_control_orders_congestion_and_wr
         "{balances}"
     );
 
+    // 5. A request sent twice (a retry, a redelivery) acts once and is answered alike.
+    lane.truck();
+    let m = next_passage(&mut rx).await;
+    assert_eq!(m.record.state, PassageState::Manual);
+    let twice = m.record.passage.id.clone();
+    let reply_to = format!("kakou/{}/reply/lanes-test-twice", manifest.site.id);
+    bus.subscribe(&reply_to, QoS::AtLeastOnce).await.unwrap();
+    let request = Envelope::new(
+        "twice-1",
+        0,
+        OperatorRequest {
+            operator: "O-17".into(),
+            action: OperatorAction::Complete {
+                passage: Some(twice.clone()),
+                readings: vec![
+                    Plate {
+                        text: PLATE.into(),
+                        confidence: 100,
+                        ..Default::default()
+                    }
+                    .into(),
+                ],
+            },
+            reply_to: Some(reply_to.clone()),
+        },
+    );
+    let manual = format!("kakou/{}/lane/L01/manual", manifest.site.id);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        bus.publish(&manual, request.to_bytes(), QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        answers.push(next_reply(&mut rx, &reply_to).await);
+    }
+    assert!(answers[0].ok, "{}", answers[0].message);
+    assert_eq!(answers[0], answers[1], "the copy gets the first answer");
+    let released = answers[0].passage.as_ref().unwrap();
+    assert_eq!(
+        (released.passage.id.as_str(), released.outcome),
+        (twice.as_str(), Some(Outcome::Release))
+    );
+    lane.leaves();
+
     // Bad input on the operator topics is refused with its reason; nothing is done with it.
     let site_id = manifest.site.id.clone();
     for (topic, body, reason) in [
@@ -533,16 +615,30 @@ async fn a_category_c_lane_through_manual_entry_control_orders_congestion_and_wr
     };
     assert!(reply.ok, "{}", reply.message);
     assert_eq!(reply.request, "q-1");
-    // Four trucks of 粤E7Q218 (the congested one was backfilled with its plate).
+    // Five trucks of 粤E7Q218 (the congested one was backfilled with its plate).
     assert_eq!(
         reply.result["passages"].as_array().unwrap().len(),
-        4,
+        5,
         "{}",
         reply.result
     );
 
     let _ = stop.send(true);
     daemon.await.unwrap().unwrap();
+
+    // With the daemon gone, what the barrier still holds unread is everything it was sent
+    // after the congested release: the repeated request's one release, and nothing for the
+    // backfill and the write-offs (paperwork never moves the barrier).
+    let rest = lane.barrier_rest();
+    let on = wire::modbus::write_single_coil(1, 0, true);
+    let opens = rest
+        .windows(on.len())
+        .filter(|w| *w == on.as_slice())
+        .count();
+    assert_eq!(
+        opens, 1,
+        "barrier frames after the congested release: {rest:02X?}"
+    );
 
     // Every manual action is in the audit log, with who, what, before and after.
     let store = Store::open_for_reading(&store_arg).unwrap();
@@ -568,4 +664,9 @@ async fn a_category_c_lane_through_manual_entry_control_orders_congestion_and_wr
     );
     let rec = snap.passage(&congested).unwrap().unwrap();
     assert!(rec.verdict.is_some());
+    let completed = audit
+        .iter()
+        .filter(|a| a.entry.action == "passage.complete" && a.entry.subject == twice)
+        .count();
+    assert_eq!(completed, 1, "the request sent twice acted once");
 }

@@ -4,6 +4,7 @@
 /// Topic builder for one site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
+    site: String,
     root: String,
 }
 
@@ -11,8 +12,14 @@ impl Topics {
     /// Topics of `site`.
     pub fn new(site: &str) -> Self {
         Topics {
+            site: site.to_owned(),
             root: format!("kakou/{site}"),
         }
+    }
+
+    /// The site id.
+    pub fn site(&self) -> &str {
+        &self.site
     }
 
     /// `kakou/{site}`.

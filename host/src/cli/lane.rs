@@ -552,25 +552,32 @@ fn site_action(
     })
 }
 
-/// Publishes a request to the daemon and prints its answer.
-fn send<B: Serialize>(
-    target: &Target,
-    topic: impl FnOnce(&Topics) -> String,
-    body: impl FnOnce(String) -> B,
-) -> anyhow::Result<ExitCode> {
-    if target.operator.trim().is_empty() {
-        bail!("--operator is empty: every action names who did it");
-    }
-    let manifest = SiteManifest::load(&target.site)
-        .with_context(|| format!("reading the site manifest {}", target.site.display()))?;
-    let site = target.site_id.clone().unwrap_or(manifest.site.id.clone());
-    let url = match &target.broker {
-        Some(u) => u.clone(),
+/// How the command line reaches a site's daemon.
+pub(super) struct SiteBus {
+    pub(super) site: String,
+    pub(super) url: String,
+    pub(super) topics: Topics,
+    /// This command's client id (its reply topic is named after it).
+    pub(super) client: String,
+    pub(super) options: ClientOptions,
+}
+
+/// The bus of the site in manifest `site`, or of `broker` / `site_id` when given.
+pub(super) fn site_bus(
+    manifest_path: &Path,
+    broker: Option<&str>,
+    site_id: Option<&str>,
+) -> anyhow::Result<SiteBus> {
+    let manifest = SiteManifest::load(manifest_path)
+        .with_context(|| format!("reading the site manifest {}", manifest_path.display()))?;
+    let site = site_id.map_or(manifest.site.id.clone(), str::to_owned);
+    let url = match broker {
+        Some(u) => u.to_owned(),
         None if manifest.bus.broker == "embedded" => {
             if manifest.bus.listen.port() == 0 {
                 bail!(
                     "{}: the embedded broker picks its port at start (`listen` port 0); give --broker with the URL the daemon printed",
-                    target.site.display()
+                    manifest_path.display()
                 );
             }
             format!("mqtt://{}", manifest.bus.listen)
@@ -583,6 +590,35 @@ fn send<B: Serialize>(
     options.credentials = manifest.bus.credentials.clone();
     options.ca_file = manifest.bus.ca_file.clone();
     options.client_cert = manifest.bus.client_cert.clone();
+    Ok(SiteBus {
+        site,
+        url,
+        topics,
+        client,
+        options,
+    })
+}
+
+/// Publishes a request to the daemon and prints its answer.
+fn send<B: Serialize>(
+    target: &Target,
+    topic: impl FnOnce(&Topics) -> String,
+    body: impl FnOnce(String) -> B,
+) -> anyhow::Result<ExitCode> {
+    if target.operator.trim().is_empty() {
+        bail!("--operator is empty: every action names who did it");
+    }
+    let SiteBus {
+        site,
+        url,
+        topics,
+        client,
+        options,
+    } = site_bus(
+        &target.site,
+        target.broker.as_deref(),
+        target.site_id.as_deref(),
+    )?;
     let reply_topic = topics.reply(&client);
     let request_topic = topic(&topics);
     let id = format!("{client}-{}", crate::device::now_ms());

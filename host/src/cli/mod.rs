@@ -4,6 +4,7 @@
 //! go back to `main` as `anyhow` with context naming the file or plugin.
 
 mod lane;
+mod outbox;
 mod plugin;
 mod query;
 mod store;
@@ -57,6 +58,12 @@ pub enum Command {
     /// Statistics over passages: transit, efficiency, outcomes (read-only).
     #[command(subcommand)]
     Stats(query::StatsCommand),
+    /// The outbox: every message that must arrive (passages, alarms), where it is in its life
+    /// (queued, in flight, acknowledged by the broker, delivered), its attempts and last error.
+    ///
+    /// `--site S` asks the running daemon; `--store FILE` reads the store file, daemon running
+    /// or not (`--delivered N` adds the last N delivered messages with their times).
+    Outbox(outbox::OutboxArgs),
     /// Play simulated devices from scenario files (see manifests/sim/).
     ///
     /// Each scenario plays one device on a pseudo-terminal, TCP, UDP or HTTP with the exact
@@ -126,6 +133,7 @@ impl Cli {
             Command::Replay(c) => c.run(),
             Command::Query(c) => c.run(),
             Command::Stats(c) => c.run(),
+            Command::Outbox(c) => c.run(),
             Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),
             Command::Devices { site } => runtime()?.block_on(devices(site)),
             Command::Run { site } => runtime()?.block_on(run_daemon(site)),

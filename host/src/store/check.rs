@@ -621,27 +621,24 @@ impl Checker<'_, '_> {
         }
         drop(t);
         let seq = r.meta(META_OUTBOX_SEQ)?.unwrap_or(0);
-        let t = r.table(OUTBOX)?;
-        if let Some(range) = t.iter().map_err(r.err("outbox"))? {
-            for item in range {
-                let (k, v) = item.map_err(r.err("outbox"))?;
-                if let Err(e) = decode::<OutboxMessage>("outbox", v.value()) {
-                    found.push((
-                        "outbox",
-                        k.value().to_string(),
-                        format!("cannot decode: {e}"),
-                    ));
-                }
-                if k.value() > seq {
-                    found.push((
-                        "outbox",
-                        k.value().to_string(),
-                        format!("id is past the outbox sequence ({seq}): ids could be reused"),
-                    ));
+        for (def, name) in [(OUTBOX, "outbox"), (OUTBOX_DONE, "outbox_done")] {
+            let t = r.table(def)?;
+            if let Some(range) = t.iter().map_err(r.err(name))? {
+                for item in range {
+                    let (k, v) = item.map_err(r.err(name))?;
+                    if let Err(e) = decode::<OutboxMessage>(name, v.value()) {
+                        found.push((name, k.value().to_string(), format!("cannot decode: {e}")));
+                    }
+                    if k.value() > seq {
+                        found.push((
+                            name,
+                            k.value().to_string(),
+                            format!("id is past the outbox sequence ({seq}): ids could be reused"),
+                        ));
+                    }
                 }
             }
         }
-        drop(t);
         let t = r.table(AUDIT)?;
         let idx = r.table(AUDIT_BY_WHO)?;
         let mut n = 0u64;

@@ -141,7 +141,7 @@ impl Reader<'_> {
             CONTROL_ORDERS,
             EQUIPMENT
         );
-        copy!(OUTBOX, INBOX, AUDIT, AUDIT_BY_WHO);
+        copy!(OUTBOX, OUTBOX_DONE, INBOX, REQUESTS, AUDIT, AUDIT_BY_WHO);
         copy_multi!(DOC_BY_CONTAINER, DOC_BY_PLATE, CO_BY_SUBJECT);
 
         txn.set_durability(Durability::Immediate)
@@ -250,8 +250,12 @@ pub fn export_tables(
                     }
                 }
             }
-            "outbox" | "audit" => {
-                let def = if table == "outbox" { OUTBOX } else { AUDIT };
+            "outbox" | "outbox_done" | "audit" => {
+                let def = match table {
+                    "outbox" => OUTBOX,
+                    "outbox_done" => OUTBOX_DONE,
+                    _ => AUDIT,
+                };
                 let name = table_name(&def);
                 let t = r.table(def)?;
                 if let Some(range) = t.iter().map_err(r.err(name))? {
@@ -271,6 +275,7 @@ pub fn export_tables(
                     "stations" => STATIONS,
                     "documents" => DOCUMENTS,
                     "control_orders" => CONTROL_ORDERS,
+                    "requests" => REQUESTS,
                     _ => {
                         return Err(StoreError::Invalid {
                             path: r.path().to_path_buf(),

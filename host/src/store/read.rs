@@ -1035,7 +1035,15 @@ impl<'t> Reader<'t> {
         count_multi!(DOC_BY_CONTAINER, DOC_BY_PLATE);
         count!(PARAMETERS, CONTROL_ORDERS);
         count_multi!(CO_BY_SUBJECT);
-        count!(EQUIPMENT, OUTBOX, INBOX, AUDIT, AUDIT_BY_WHO);
+        count!(
+            EQUIPMENT,
+            OUTBOX,
+            OUTBOX_DONE,
+            INBOX,
+            REQUESTS,
+            AUDIT,
+            AUDIT_BY_WHO
+        );
         Ok(out)
     }
 }

@@ -990,7 +990,10 @@ fn a_schema_1_file_is_migrated_when_opened_for_writing() {
 
     let s = Store::open(&path).expect("open migrates");
     let snap = s.snapshot().expect("snap");
-    assert_eq!(snap.schema_version().expect("version"), Some(2));
+    assert_eq!(
+        snap.schema_version().expect("version"),
+        Some(SCHEMA_VERSION)
+    );
     let p1 = snap.passage("P1").expect("read").expect("P1");
     assert_eq!(
         p1.decided_by,

@@ -9,8 +9,9 @@
 //!
 //! The event loop only returns when something happens on the connection, so new work (a
 //! message committed, a receiver's confirmation, a report asked for) is announced by a QoS 0
-//! publish with no payload on `kakou/{site}/outbox/nudge` through the connection's own queue
-//! ([`Nudge`]), sent only when the task is waiting on the event loop. No one subscribes to it;
+//! publish with no payload on `kakou-nudge/{site}/outbox` through the connection's own queue
+//! ([`Nudge`]), sent only when the task is waiting on the event loop. It is outside the site's
+//! `kakou/{site}/#` tree, so subscribers to the site never see it; no one subscribes to it and
 //! the broker drops it.
 //!
 //! Store writes (delivered, broker-acknowledged, attempts) are sent to the store writer and
@@ -75,7 +76,7 @@ pub fn start(
     let nudge = Arc::new(Nudge {
         parked: AtomicBool::new(false),
         client,
-        topic: format!("{}/outbox/nudge", topics.root()),
+        topic: format!("kakou-nudge/{}/outbox", topics.site()),
     });
     let (work_tx, work) = mpsc::unbounded_channel();
     let handle = Outbox {
