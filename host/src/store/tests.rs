@@ -1013,7 +1013,7 @@ fn a_schema_1_file_is_migrated_when_opened_for_writing() {
     let raw = txn.open_table(PASSAGES).expect("passages");
     for item in raw.iter().expect("iter") {
         let (_, v) = item.expect("item");
-        assert_eq!(v.value()[0], 2);
+        assert_eq!(u64::from(v.value()[0]), SCHEMA_VERSION);
     }
     drop(raw);
     // The balance counters were built from the passages: two in, one out; P4 was not released.
