@@ -161,7 +161,37 @@ impl Writer {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let queued = self.submit(f);
+        self.queue_write(f, true)
+    }
+
+    /// [`Writer::write`] for changes that may be lost in a crash: the batch is committed
+    /// without waiting for the disk when no job in it needs more, and reaches the disk with
+    /// the next durable commit. For bookkeeping whose loss only repeats work (an outbox
+    /// message marked delivered is, after a crash, published again and dropped by its
+    /// receiver), so it never holds up a passage behind an fsync of its own.
+    pub fn write_lazy<T, E, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<T, E>> + Send + 'static + use<T, E, F>
+    where
+        F: FnMut(&mut WriteTx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.queue_write(f, false)
+    }
+
+    fn queue_write<T, E, F>(
+        &self,
+        f: F,
+        durable: bool,
+    ) -> impl Future<Output = Result<T, E>> + Send + 'static + use<T, E, F>
+    where
+        F: FnMut(&mut WriteTx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let queued = self.submit(f, durable);
         let path = self.shared.path.clone();
         async move {
             match queued {
@@ -184,12 +214,16 @@ impl Writer {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.submit(f)?
+        self.submit(f, true)?
             .blocking_recv()
             .unwrap_or_else(|_| Err(lost(&self.shared.path)))
     }
 
-    fn submit<T, E, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, E>>, StoreError>
+    fn submit<T, E, F>(
+        &self,
+        f: F,
+        durable: bool,
+    ) -> Result<oneshot::Receiver<Result<T, E>>, StoreError>
     where
         F: FnMut(&mut WriteTx) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -202,6 +236,7 @@ impl Writer {
             reply: Some(reply),
             path: self.shared.path.clone(),
             committing: false,
+            durable,
         });
         self.queue
             .send(Msg::Job(job))
@@ -275,6 +310,9 @@ trait Job: Send {
     fn answer(self: Box<Self>);
     /// Sends `e` instead: the batch failed as a whole.
     fn fail(self: Box<Self>, e: StoreError);
+    /// Its batch must wait for the disk ([`Writer::write`]); false for
+    /// [`Writer::write_lazy`].
+    fn durable(&self) -> bool;
 }
 
 struct Pending<F, T, E: From<StoreError>> {
@@ -283,6 +321,7 @@ struct Pending<F, T, E: From<StoreError>> {
     reply: Option<oneshot::Sender<Result<T, E>>>,
     path: Arc<Path>,
     committing: bool,
+    durable: bool,
 }
 
 impl<F, T, E> Job for Pending<F, T, E>
@@ -305,6 +344,10 @@ where
         let ok = result.is_ok();
         self.result = Some(result);
         ok
+    }
+
+    fn durable(&self) -> bool {
+        self.durable
     }
 
     fn committing(&mut self) {
@@ -433,6 +476,12 @@ fn commit(db: &Database, path: &Arc<Path>, batch: &mut Vec<Box<dyn Job>>, counte
                 );
             }
             continue 'attempt;
+        }
+        if !batch.iter().any(|j| j.durable()) {
+            // Only lazy jobs: on disk with the next durable commit (see `write_lazy`).
+            if let Err(e) = tx.txn.set_durability(redb::Durability::None) {
+                tracing::warn!("store writer: committing lazy writes durably ({e})");
+            }
         }
         for job in batch.iter_mut() {
             job.committing();
@@ -725,6 +774,26 @@ mod tests {
         );
         assert!(other.shutdown().await.is_err());
         assert!(!stored(&store, &passage(99)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lazy_writes_are_committed_and_reach_the_disk_with_the_next_durable_one() {
+        let (dir, store) = store();
+        let w = Writer::spawn(store.clone()).expect("spawn writer");
+        let lazy = passage(1);
+        let l = lazy.clone();
+        w.write_lazy(move |tx| put(tx, &l))
+            .await
+            .expect("lazy write");
+        assert!(stored(&store, &lazy), "visible once answered");
+        let durable = passage(2);
+        let d = durable.clone();
+        w.write(move |tx| put(tx, &d)).await.expect("durable write");
+        w.shutdown().await.expect("shutdown");
+        drop(store);
+        // Opened again from the file: both are there.
+        let again = Store::open(dir.path().join("kakou.redb")).expect("reopen");
+        assert!(stored(&again, &lazy) && stored(&again, &durable));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -423,8 +423,9 @@ impl Publisher {
         let writer = self.writer.clone();
         tokio::spawn(async move {
             let now = now_ms();
+            // Lost in a crash, these only cost a resend: no fsync of their own.
             let result = writer
-                .write(move |tx| {
+                .write_lazy(move |tx| {
                     for &id in &w.delivered {
                         tx.outbox_deliver(id, now)?;
                     }
