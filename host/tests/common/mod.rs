@@ -27,6 +27,14 @@ pub fn plugin(rel: &str) -> PathBuf {
         return dir.clone();
     }
     let dir = root().join(rel);
+    // Components built beforehand (by `cargo xtask` or another checkout's run) are used as
+    // they are when asked: `KAKOU_TEST_PREBUILT_PLUGINS=1`.
+    if std::env::var_os("KAKOU_TEST_PREBUILT_PLUGINS").is_some_and(|v| v == "1")
+        && dir.join("plugin.wasm").exists()
+    {
+        built.insert(rel.to_owned(), dir.clone());
+        return dir;
+    }
     let lock_path = root().join("target").join(".kakou-plugin-build.lock");
     std::fs::create_dir_all(lock_path.parent().expect("lock has a parent")).expect("target dir");
     let lock = File::create(&lock_path).expect("create the build lock");
@@ -96,4 +104,128 @@ pub fn mosquitto() -> PathBuf {
     .map(PathBuf::from)
     .find(|p| p.exists())
     .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
+/// A Mosquitto of the test's own: persistence in its own folder, a free port on loopback,
+/// started, stopped (SIGTERM: it writes its persistence file on the way out) and killed
+/// (SIGKILL: it loses what it had not saved) by the test. The machine's own broker is never
+/// touched.
+///
+/// Mosquitto saves its sessions and queued messages only on a clean exit and every
+/// `autosave_interval` seconds (30 minutes unless told): killed, it comes back without the
+/// sessions made since its last save, subscriptions included, and drops what is published
+/// before each subscriber has subscribed again. This one saves every second, as a broker must
+/// whose acknowledgements are taken for delivery (`[bus] confirm = "broker"`).
+pub struct Mosquitto {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    conf: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Mosquitto {
+    /// Writes its configuration under `dir` (not started yet).
+    pub fn new(dir: &Path) -> Mosquitto {
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let data = dir.join("mosquitto");
+        std::fs::create_dir_all(&data).expect("mosquitto folder");
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nlog_dest stderr\nlog_type error\n# Run as root (CI), keep root: the persistence folder is the test's own.\nuser root\n",
+                addr.port(),
+                data.display()
+            ),
+        )
+        .expect("mosquitto.conf");
+        Mosquitto {
+            addr,
+            conf,
+            child: None,
+        }
+    }
+
+    /// `mqtt://` URL.
+    pub fn url(&self) -> String {
+        format!("mqtt://{}", self.addr)
+    }
+
+    /// Starts it and waits until it accepts connections.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "mosquitto is already running");
+        let child = std::process::Command::new(mosquitto())
+            .arg("-c")
+            .arg(&self.conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start mosquitto");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(self.addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not listen on {}",
+                self.addr
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Stops it cleanly (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+
+    /// Kills it (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        self.signal(nix::sys::signal::Signal::SIGKILL);
+    }
+
+    fn signal(&mut self, signal: nix::sys::signal::Signal) {
+        if let Some(mut c) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(c.id()).expect("a pid"));
+            let _ = nix::sys::signal::kill(pid, signal);
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The child processes of `pid` (every thread's), from /proc.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for t in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The command line of process `pid`, arguments separated by spaces ("" once it is gone).
+pub fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .split('\0')
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
 }
