@@ -7,9 +7,12 @@ mod common;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use kakou_host::plugin::health::is_fault;
 use kakou_host::plugin::{
-    CacheOutcome, CallErrorKind, LoadOptions, LoadStep, RulesPlugin, Runtime,
+    CacheOutcome, CallErrorKind, LoadOptions, LoadStep, PreparedPassage, RulesAllocation,
+    RulesPlugin, RulesPool, Runtime,
 };
 use kakou_host::sdk::harness::{Dataset, DatasetView};
 use kakou_host::sdk::model::*;
@@ -435,4 +438,295 @@ fn compiled_artifacts_are_cached_and_a_corrupt_cache_is_recompiled() {
     assert_eq!(third.cache_outcome(), CacheOutcome::Compiled);
     let mut d = third.into_driver().unwrap().open(&[]).unwrap();
     assert_eq!(weights(&d.feed(&EXAMPLE).unwrap()), vec![(3260.0, false)]);
+}
+
+#[test]
+fn every_rules_evaluation_runs_on_a_fresh_instance_even_after_a_fault() {
+    let rt = runtime();
+    let hostile = rules(&rt, HOSTILE_RULES);
+    assert!(hostile.pooled());
+    // `count` answers how many evaluations its instance has run.
+    let count = || {
+        hostile.evaluate(&passage("count"), None).unwrap().checks[0]
+            .message
+            .clone()
+    };
+    assert_eq!(count(), "1");
+    let greeting: Arc<dyn Lookups + Send + Sync> = Arc::new(DatasetView::new(
+        Arc::new(Dataset {
+            parameters: vec![Setting::new("hostile.greeting", "你好")],
+            ..Default::default()
+        }),
+        0,
+    ));
+    for id in [
+        "loop", "grow", "trap", "huge", "sneak", "refuse", "ok", "count",
+    ] {
+        let _ = hostile.evaluate(&passage(id), None);
+        assert_eq!(count(), "1", "after {id}");
+        // And the fresh instance judges correctly.
+        let v = hostile
+            .evaluate(&passage("ok"), Some(greeting.clone()))
+            .unwrap();
+        assert_eq!(v.checks[0].message, "你好", "after {id}");
+    }
+}
+
+#[test]
+fn a_prepared_passage_is_judged_like_the_passage_by_every_plugin() {
+    let rt = runtime();
+    let weight = rules(&rt, WEIGHT);
+    let hostile = rules(&rt, HOSTILE_RULES);
+    let data: Arc<dyn Lookups + Send + Sync> =
+        Arc::new(DatasetView::new(Arc::new(weight_data()), 0));
+    let p = common::weighed(37_900.0);
+    let prepared = PreparedPassage::new(&p);
+    assert_eq!(prepared.now_ms(), p.now_ms);
+    for plugin in [&weight, &hostile] {
+        assert_eq!(
+            plugin
+                .evaluate_prepared(&prepared, Some(data.clone()))
+                .unwrap(),
+            plugin.evaluate(&p, Some(data.clone())).unwrap(),
+            "{}",
+            plugin.id()
+        );
+    }
+}
+
+#[test]
+fn rules_run_alike_from_the_pool_on_demand_and_when_the_pool_cannot_be_created() {
+    let pooled = runtime();
+    assert_eq!(
+        pooled.rules_allocation(),
+        &RulesAllocation::Pooled(RulesPool::default())
+    );
+    let on_demand = Runtime::with_rules_pool(None, None).unwrap();
+    assert!(matches!(
+        on_demand.rules_allocation(),
+        RulesAllocation::OnDemand { .. }
+    ));
+    // More address space than any process has: the runtime starts anyway, without the pool.
+    let impossible = Runtime::with_rules_pool(
+        None,
+        Some(RulesPool {
+            instances: u32::MAX,
+            memory_mb: u32::MAX,
+        }),
+    )
+    .unwrap();
+    match impossible.rules_allocation() {
+        RulesAllocation::OnDemand { reason } => {
+            assert!(reason.contains("cannot be created"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let data: Arc<dyn Lookups + Send + Sync> = Arc::new(DatasetView::new(
+        Arc::new(Dataset {
+            parameters: vec![Setting::new("hostile.greeting", "你好")],
+            ..Default::default()
+        }),
+        0,
+    ));
+    for (rt, in_pool) in [(&pooled, true), (&on_demand, false), (&impossible, false)] {
+        let hostile = rules(rt, HOSTILE_RULES);
+        assert_eq!(hostile.pooled(), in_pool);
+        let v = hostile
+            .evaluate(&passage("ok"), Some(data.clone()))
+            .unwrap();
+        assert_eq!(v.checks[0].message, "你好");
+        let e = hostile.evaluate(&passage("loop"), None).unwrap_err();
+        assert!(matches!(e.kind, CallErrorKind::OutOfFuel { .. }), "{e}");
+    }
+
+    // A rule set asking for more memory than a pool slot holds runs on demand.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::variant(HOSTILE_RULES, tmp.path(), |m| {
+        m.replace("memory-mb = 16", "memory-mb = 128")
+    });
+    let big = pooled.load_rules(&dir, &dev()).unwrap();
+    assert!(!big.pooled());
+    assert_eq!(
+        big.evaluate(&passage("count"), None).unwrap().checks[0].message,
+        "1"
+    );
+}
+
+#[test]
+fn evaluations_beyond_the_pool_wait_for_a_slot_rather_than_fail() {
+    let rt = Runtime::with_rules_pool(
+        None,
+        Some(RulesPool {
+            instances: 1,
+            memory_mb: 64,
+        }),
+    )
+    .unwrap();
+    let hostile = rules(&rt, HOSTILE_RULES);
+    assert!(hostile.pooled());
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let hostile = hostile.clone();
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|_| hostile.evaluate(&passage("count"), None).map(|v| v.outcome))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for w in workers {
+        let outcomes = w.join().expect("the worker did not panic");
+        assert!(
+            outcomes.iter().all(|o| o == &Ok(Outcome::Release)),
+            "{outcomes:?}"
+        );
+    }
+    assert_eq!(hostile.faults(), 0);
+}
+
+/// Look-ups whose parameter reads keep the calling thread waiting, off the CPU, for `wait` of
+/// wall-clock time before answering: what a thread descheduled in the middle of a call looks
+/// like to the call's deadline.
+struct SlowParameters {
+    wait: Duration,
+}
+
+impl Lookups for SlowParameters {
+    fn vehicle(&self, _: &str) -> Option<Vehicle> {
+        None
+    }
+    fn vehicle_by_tag(&self, _: &str) -> Option<Vehicle> {
+        None
+    }
+    fn driver_by_card(&self, _: &str) -> Option<TruckDriver> {
+        None
+    }
+    fn enterprise(&self, _: &str) -> Option<Enterprise> {
+        None
+    }
+    fn station(&self, _: &str) -> Option<Station> {
+        None
+    }
+    fn documents_by_container(&self, _: &str) -> Vec<Document> {
+        Vec::new()
+    }
+    fn documents_by_vehicle(&self, _: &str) -> Vec<Document> {
+        Vec::new()
+    }
+    fn document(&self, _: &str) -> Option<Document> {
+        None
+    }
+    fn control_orders(&self, _: SubjectKind, _: &str) -> Vec<ControlOrder> {
+        Vec::new()
+    }
+    fn parameter(&self, _: &str) -> Option<String> {
+        // The condition is the wait itself: the thread must have been away for longer than
+        // the deadline on the wall clock.
+        let start = Instant::now();
+        while let Some(left) = self.wait.checked_sub(start.elapsed()) {
+            std::thread::sleep(left.max(Duration::from_millis(1)));
+        }
+        Some("patience".into())
+    }
+    fn vehicle_balance(&self, _: &str) -> i32 {
+        0
+    }
+}
+
+#[test]
+fn time_a_rules_call_spends_off_the_cpu_is_not_charged_to_its_deadline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::variant(HOSTILE_RULES, tmp.path(), |m| {
+        m.replace("fuel = 20000000", "fuel = 1000000000000000")
+            .replace("deadline-ms = 2000", "deadline-ms = 100")
+    });
+    let rt = runtime();
+    let hostile = rt.load_rules(&dir, &dev()).unwrap();
+    // Held three deadlines long in a host import, well within the backstop (20 deadlines).
+    let slow = Arc::new(SlowParameters {
+        wait: Duration::from_millis(300),
+    });
+    let v = hostile.evaluate(&passage("ok"), Some(slow)).unwrap();
+    assert_eq!(v.checks[0].message, "patience");
+    // Burning the CPU time, on the same deadline, is still stopped.
+    let e = hostile.evaluate(&passage("loop"), None).unwrap_err();
+    assert_eq!(e.kind, CallErrorKind::Timeout { deadline_ms: 100 });
+    assert_eq!(hostile.faults(), 1);
+}
+
+#[test]
+fn a_driver_asleep_in_the_host_is_not_charged_and_one_that_never_finishes_is_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::variant(HOSTILE_DRIVER, tmp.path(), |m| {
+        m.replace("deadline-ms = 2000", "deadline-ms = 50")
+    });
+    let rt = runtime();
+    let driver = rt.load_driver(&dir, &dev()).unwrap();
+    let mut d = driver.open(&[]).unwrap();
+    let raw_kind = |out: &FeedOutput| match &out.readings[0].value {
+        ReadingValue::Raw(r) => r.kind.clone(),
+        other => panic!("{other:?}"),
+    };
+    // Asleep (WASI sleeps in the host, off the CPU) three times its deadline: still answers.
+    assert_eq!(raw_kind(&d.feed(b"nap 150").unwrap()), "call-1");
+    assert_eq!(d.faults(), 0);
+    // Asleep forever, 10 ms at a time: hardly any CPU time, stopped by the wall-clock
+    // backstop at 20 times the deadline.
+    let e = d.feed(b"naps").unwrap_err();
+    assert_eq!(
+        e.kind,
+        CallErrorKind::Stalled {
+            deadline_ms: 50,
+            wall_ms: 1000
+        }
+    );
+    assert!(e.to_string().contains("1000 ms of wall-clock time"), "{e}");
+    assert_eq!(d.faults(), 1);
+    assert_eq!(raw_kind(&d.feed(b"c").unwrap()), "call-1");
+    // Spinning is stopped by the CPU-time deadline.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::variant(HOSTILE_DRIVER, tmp.path(), |m| {
+        m.replace("deadline-ms = 2000", "deadline-ms = 50")
+            .replace("fuel = 20000000", "fuel = 1000000000000000")
+    });
+    let mut d = rt.load_driver(&dir, &dev()).unwrap().open(&[]).unwrap();
+    let e = d.feed(b"loop").unwrap_err();
+    assert_eq!(e.kind, CallErrorKind::Timeout { deadline_ms: 50 });
+}
+
+#[test]
+fn a_fault_in_encode_is_a_typed_error_and_the_next_command_runs_on_a_fresh_instance() {
+    let rt = runtime();
+    let driver = rt
+        .load_driver(&common::plugin(HOSTILE_DRIVER), &dev())
+        .unwrap();
+    let mut d = driver.open(&[]).unwrap();
+    assert_eq!(d.encode(&Command::Open).unwrap(), b"open-1");
+
+    // Declined: an answer, not a fault, and the instance is kept.
+    let e = d.encode(&Command::Close).unwrap_err();
+    assert_eq!(e.plugin, "hostile-driver@0.1.0");
+    assert!(
+        matches!(&e.kind, CallErrorKind::Refused(m) if m.contains("does not Close")),
+        "{e}"
+    );
+    assert!(!is_fault(&e.kind));
+    assert_eq!((d.faults(), driver.faults()), (0, 0));
+    assert_eq!(d.encode(&Command::Open).unwrap(), b"open-3");
+
+    // A trap: typed, counted, and the instance is rebuilt for the next command.
+    let e = d.encode(&Command::Display("trap".into())).unwrap_err();
+    assert!(
+        matches!(&e.kind, CallErrorKind::Trap(m) if m.contains("panics on purpose in encode")),
+        "{e}"
+    );
+    assert!(is_fault(&e.kind));
+    assert_eq!((d.faults(), driver.faults()), (1, 1));
+    assert_eq!(d.encode(&Command::Open).unwrap(), b"open-1");
+
+    // An endless loop: out of fuel, likewise.
+    let e = d.encode(&Command::Display("loop".into())).unwrap_err();
+    assert!(matches!(e.kind, CallErrorKind::OutOfFuel { .. }), "{e}");
+    assert_eq!((d.faults(), driver.faults()), (2, 2));
+    assert_eq!(d.encode(&Command::Open).unwrap(), b"open-1");
 }

@@ -440,7 +440,7 @@ fn check(dir: &Path, load: &LoadArgs) -> anyhow::Result<ExitCode> {
     let l = m.limits;
     writeln!(
         out,
-        "limits       memory {} MiB, fuel {} per call, deadline {} ms, result {} KiB",
+        "limits       memory {} MiB, fuel {} per call, deadline {} ms of CPU time, result {} KiB",
         l.memory_bytes >> 20,
         l.fuel,
         l.deadline_ms,

@@ -18,7 +18,7 @@ use kakou_plugin_sdk::model::{
 use crate::config::params::{DeclaredBy, ParamType, ParameterCatalog, ParameterSpec};
 use crate::config::region::RuleSetManifest;
 use crate::diag::SourceError;
-use crate::plugin::{LoadError, LoadOptions, RulesPlugin, Runtime};
+use crate::plugin::{LoadError, LoadOptions, PreparedPassage, RulesPlugin, Runtime};
 use crate::store::{PluginVersion, StoreLookups};
 
 /// Why a rule set could not be loaded.
@@ -148,18 +148,20 @@ impl RuleSet {
             .collect()
     }
 
-    /// Evaluates a passage with every plugin; the most severe outcome wins.
+    /// Evaluates a passage with every plugin; the most severe outcome wins. The passage is
+    /// converted for the plugins once, and each plugin judges it on a fresh instance.
     pub fn evaluate(&self, passage: &Passage, lookups: Arc<dyn Lookups + Send + Sync>) -> Decision {
+        let prepared = PreparedPassage::new(passage);
         let mut verdict = Verdict::default();
         for p in &self.plugins {
-            let name = p.manifest().name.clone();
-            match p.evaluate(passage, Some(lookups.clone())) {
+            match p.evaluate_prepared(&prepared, Some(lookups.clone())) {
                 Ok(v) => {
                     verdict.outcome = verdict.outcome.max(v.outcome);
                     verdict.checks.extend(v.checks);
                     verdict.alarms.extend(v.alarms);
                 }
                 Err(e) => {
+                    let name = p.manifest().name.clone();
                     tracing::warn!(passage = %passage.id, "rules {name}: {e}");
                     verdict.check(
                         Check::new(

@@ -11,8 +11,9 @@ use wasmtime::component::ResourceAny;
 
 use super::bindings::driver_world::{Driver, DriverPre};
 use super::error::{CallError, CallErrorKind};
-use super::loader::{Inner, Pre, Shared};
+use super::loader::{Inner, Pre};
 use super::manifest::PluginManifest;
+use super::pool::Home;
 use super::sandbox::{Clocks, Sandbox, classify, off_executor};
 
 /// A loaded driver plugin: opens one [`DriverInstance`] per device.
@@ -86,33 +87,24 @@ impl DriverPlugin {
 
 /// Asks a freshly linked driver to describe itself (load path).
 pub(crate) fn describe(
-    shared: &Shared,
+    home: &Home,
     manifest: &PluginManifest,
     pre: &DriverPre<Sandbox>,
 ) -> Result<DriverDescription, CallError> {
-    let fail = |kind| CallError {
+    let limits = manifest.limits;
+    let (result, stderr) = off_executor(|| {
+        let mut store = Sandbox::store(home, manifest, Clocks::Real, None);
+        Sandbox::arm(&mut store, &limits, home.tick);
+        let result = pre
+            .instantiate(&mut store)
+            .and_then(|bindings| bindings.kakou_plugin_decoding().call_describe(&mut store));
+        let stderr = store.data_mut().take_stderr();
+        (result, stderr)
+    });
+    result.map(Mirror::mirror).map_err(|e| CallError {
         plugin: manifest.id(),
-        kind,
-    };
-    let mut store = Sandbox::store(&shared.engine, manifest, Clocks::Real, None);
-    Sandbox::arm(&mut store, &manifest.limits, shared.tick);
-    let bindings = off_executor(|| pre.instantiate(&mut store)).map_err(|e| {
-        fail(classify(
-            &e,
-            &manifest.limits,
-            store.data_mut().take_stderr(),
-        ))
-    })?;
-    let d = off_executor(|| bindings.kakou_plugin_decoding().call_describe(&mut store)).map_err(
-        |e| {
-            fail(classify(
-                &e,
-                &manifest.limits,
-                store.data_mut().take_stderr(),
-            ))
-        },
-    )?;
-    Ok(d.mirror())
+        kind: classify(&e, &limits, stderr),
+    })
 }
 
 struct Live {
@@ -154,10 +146,11 @@ impl DriverInstance {
         if self.live.is_none() {
             let inner = &self.plugin.inner;
             let manifest = &inner.manifest;
-            let mut store = Sandbox::store(&inner.shared.engine, manifest, Clocks::Real, None);
-            Sandbox::arm(&mut store, &manifest.limits, inner.shared.tick);
+            let home = &inner.home;
+            let mut store = Sandbox::store(home, manifest, Clocks::Real, None);
             let (pre, settings) = (self.plugin.pre(), &self.settings);
             let instantiated = off_executor(|| {
+                Sandbox::arm(&mut store, &manifest.limits, home.tick);
                 pre.instantiate(&mut store).and_then(|bindings| {
                     let settings: Vec<super::bindings::wit_types::Setting> =
                         settings.clone().mirror();
@@ -212,10 +205,12 @@ impl DriverInstance {
         f: impl FnOnce(&mut Store<Sandbox>, &Driver, ResourceAny) -> wasmtime::Result<R> + Send,
     ) -> Result<R, CallError> {
         let limits = self.plugin.inner.manifest.limits;
-        let tick = self.plugin.inner.shared.tick;
+        let tick = self.plugin.inner.home.tick;
         let live = self.live()?;
-        Sandbox::arm(&mut live.store, &limits, tick);
-        let result = off_executor(|| f(&mut live.store, &live.bindings, live.decoder));
+        let result = off_executor(|| {
+            Sandbox::arm(&mut live.store, &limits, tick);
+            f(&mut live.store, &live.bindings, live.decoder)
+        });
         let data = live.store.data_mut();
         data.report_dropped_logs();
         let stderr = data.take_stderr();
@@ -274,6 +269,18 @@ impl DriverInstance {
     }
 
     /// Bytes that carry out a command.
+    ///
+    /// A failure is a typed [`CallError`] and never silent; no bytes were produced, so the
+    /// command must not be taken as sent. Its [`kind`](CallError::kind) tells what to do:
+    /// - [`CallErrorKind::Refused`]: the driver declined the command (it takes no commands, or
+    ///   not this one, or not with these settings). The instance is kept; the same command
+    ///   will be refused again, so retrying is pointless: alarm.
+    /// - any other kind: the call faulted (trap, [`Timeout`](CallErrorKind::Timeout) of its
+    ///   CPU-time deadline, [`Stalled`](CallErrorKind::Stalled) past its wall-clock backstop,
+    ///   fuel, memory, oversized result) or its instance could not be rebuilt. The instance
+    ///   was discarded and the fault counted on the plugin (see [`super::health`]); the next
+    ///   call, a retry of this command included, runs on a fresh instance opened with the
+    ///   same settings. [`is_fault`](super::health::is_fault) tells these apart from a refusal.
     pub fn encode(&mut self, command: &Command) -> Result<Vec<u8>, CallError> {
         let wit_command = command.clone().mirror();
         let result = self.call(

@@ -73,10 +73,20 @@ impl LoadError {
 pub enum CallErrorKind {
     /// The plugin trapped (a panic, an `unreachable`, an out-of-bounds access).
     Trap(String),
-    /// The call ran past the plugin's deadline.
+    /// The call used more CPU time than the plugin's deadline (`limits.deadline-ms`, counted
+    /// on the thread running the call: time it spent descheduled is not charged).
     Timeout {
         /// The deadline.
         deadline_ms: u32,
+    },
+    /// The call was still running after the wall-clock backstop (20 times its deadline)
+    /// without having used up its CPU time: its thread was starved, or the plugin kept waiting
+    /// (sleeping through WASI), for that long.
+    Stalled {
+        /// The deadline.
+        deadline_ms: u32,
+        /// The backstop it ran into, wall-clock milliseconds.
+        wall_ms: u64,
     },
     /// The call used up its fuel.
     OutOfFuel {
@@ -110,8 +120,9 @@ pub enum CallErrorKind {
     Instantiate(String),
 }
 
-/// A failed call into a plugin. The plugin's instance has been discarded; the next call runs
-/// on a fresh one.
+/// A failed call into a plugin. Unless the plugin answered with an error of its own
+/// ([`CallErrorKind::Refused`]), its instance has been discarded and the next call runs on a
+/// fresh one; a rules evaluation always runs on a fresh instance.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("plugin {plugin}: {kind}")]
 pub struct CallError {
@@ -125,9 +136,19 @@ impl fmt::Display for CallErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallErrorKind::Trap(m) => write!(f, "trapped: {m}"),
-            CallErrorKind::Timeout { deadline_ms } => {
-                write!(f, "did not return within its {deadline_ms} ms deadline")
-            }
+            CallErrorKind::Timeout { deadline_ms } => write!(
+                f,
+                "did not return within its {deadline_ms} ms deadline (CPU time of the calling thread)"
+            ),
+            CallErrorKind::Stalled {
+                deadline_ms,
+                wall_ms,
+            } => write!(
+                f,
+                "did not return within {wall_ms} ms of wall-clock time, the backstop of its \
+                 {deadline_ms} ms deadline, though it had CPU time left: its thread was starved \
+                 or it kept waiting"
+            ),
             CallErrorKind::OutOfFuel { fuel } => {
                 write!(f, "ran out of fuel ({fuel} units per call)")
             }
@@ -163,6 +184,14 @@ impl fmt::Display for CallErrorKind {
 pub(crate) struct Denied {
     pub capability: &'static str,
     pub function: &'static str,
+}
+
+/// Raised by the epoch callback when a call reaches its wall-clock backstop; turned into
+/// [`CallErrorKind::Stalled`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("wall-clock backstop of {wall_ms} ms reached")]
+pub(crate) struct Stalled {
+    pub wall_ms: u64,
 }
 
 /// Raised by the memory limiter; turned into [`CallErrorKind::MemoryLimit`].

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use kakou_plugin_sdk::model::{DriverDescription, RulesDescription};
 use sha2::{Digest, Sha256};
+use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine};
 
 use super::bindings::{driver_world, rules_world};
 use super::cache::{ArtifactCache, CacheOutcome};
@@ -17,12 +17,14 @@ use super::driver::DriverPlugin;
 use super::error::{LoadError, LoadStep};
 use super::health::{Counters, FaultNotice, ObserverSlot};
 use super::manifest::{PluginKind, PluginManifest};
+use super::pool::{self, Home, RulesAllocation, RulesPool, Slots};
 use super::rules::RulesPlugin;
 use super::sandbox::Sandbox;
 use super::signing::{KeyId, PluginSignature, PublicKey, SIGNATURE_FILE, SignedDigests};
 use super::{api, driver, rules};
 
-/// How often the epoch advances; deadlines are rounded up to it.
+/// How often the epoch advances: how often a running call's time limits may be looked at (see
+/// [`super::sandbox::CallBudget`]).
 const TICK: Duration = Duration::from_millis(2);
 
 /// Policy for [`Runtime::load`]. The default is the strictest: sealed plugins signed by a
@@ -98,15 +100,77 @@ impl std::fmt::Display for SignatureStatus {
     }
 }
 
-/// What the process shares with every loaded plugin: the engine, the linkers and the epoch.
+/// What the process shares with every loaded plugin: the engines, the linkers and the epoch.
 pub(crate) struct Shared {
-    pub(crate) engine: Engine,
-    pub(crate) driver_linker: Linker<Sandbox>,
-    pub(crate) rules_linker: Linker<Sandbox>,
+    /// Drivers, and rules plugins that do not fit (or have no) pool.
+    pub(crate) on_demand: EngineSet,
+    /// Rules plugins that fit a pool slot, when the pool could be created.
+    pub(crate) pooled: Option<EngineSet>,
+    /// How rules instances are allocated, for [`Runtime::rules_allocation`].
+    pub(crate) allocation: RulesAllocation,
     pub(crate) tick: Duration,
     /// Told of every plugin fault (see [`Runtime::observe_faults`]).
     pub(crate) observer: ObserverSlot,
     stop: Arc<AtomicBool>,
+}
+
+/// One engine with its linkers and, when it pools, its slot gate.
+pub(crate) struct EngineSet {
+    pub(crate) engine: Engine,
+    pub(crate) driver_linker: Linker<Sandbox>,
+    pub(crate) rules_linker: Linker<Sandbox>,
+    slots: Option<Arc<Slots>>,
+}
+
+impl EngineSet {
+    fn new(engine: Engine, slots: Option<Arc<Slots>>) -> Result<Self, RuntimeError> {
+        let link = |e: wasmtime::Error| RuntimeError(format!("linking host imports: {e:#}"));
+        let mut driver_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut driver_linker).map_err(link)?;
+        driver_world::Driver::add_to_linker::<_, HasSelf<Sandbox>>(&mut driver_linker, |s| s)
+            .map_err(link)?;
+        let mut rules_linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut rules_linker).map_err(link)?;
+        rules_world::Rules::add_to_linker::<_, HasSelf<Sandbox>>(&mut rules_linker, |s| s)
+            .map_err(link)?;
+        Ok(EngineSet {
+            engine,
+            driver_linker,
+            rules_linker,
+            slots,
+        })
+    }
+
+    fn home(&self, tick: Duration) -> Home {
+        Home {
+            engine: self.engine.clone(),
+            slots: self.slots.clone(),
+            tick,
+        }
+    }
+}
+
+impl Shared {
+    /// The engine a plugin with this manifest is compiled for and instantiated from: the pool
+    /// for a rules plugin whose memory limit fits a slot, on demand otherwise.
+    fn engine_for(&self, manifest: &PluginManifest) -> &EngineSet {
+        match (&manifest.kind, &self.pooled, &self.allocation) {
+            (PluginKind::Rules, Some(pooled), RulesAllocation::Pooled(pool)) => {
+                if manifest.limits.memory_bytes <= pool.memory_bytes() {
+                    return pooled;
+                }
+                tracing::info!(
+                    plugin = %manifest.id(),
+                    "its memory limit ({} MiB) is over the rules pool's slot size ({} MiB): its \
+                     instances are allocated on demand",
+                    manifest.limits.memory_bytes >> 20,
+                    pool.memory_mb
+                );
+                &self.on_demand
+            }
+            _ => &self.on_demand,
+        }
+    }
 }
 
 impl Drop for Shared {
@@ -115,7 +179,8 @@ impl Drop for Shared {
     }
 }
 
-/// The plugin runtime: one engine for the process, an artifact cache, and the load path.
+/// The plugin runtime: the engines (drivers and oversized rules on demand, rules from a pool; see
+/// `pool`), the epoch ticker their time limits count on, an artifact cache, and the load path.
 #[derive(Clone)]
 pub struct Runtime {
     shared: Arc<Shared>,
@@ -128,50 +193,81 @@ pub struct Runtime {
 pub struct RuntimeError(String);
 
 impl Runtime {
-    /// A runtime caching compiled plugins in `cache_dir` (none: compile every time).
+    /// A runtime caching compiled plugins in `cache_dir` (none: compile every time), with rules
+    /// instances from a pool of the default size ([`RulesPool::default`]).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, RuntimeError> {
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
-            .consume_fuel(true)
-            .parallel_compilation(true);
-        let engine = Engine::new(&config).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        Self::with_rules_pool(cache_dir, Some(RulesPool::default()))
+    }
 
-        let link = |e: wasmtime::Error| RuntimeError(format!("linking host imports: {e:#}"));
-        let mut driver_linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut driver_linker).map_err(link)?;
-        driver_world::Driver::add_to_linker::<_, HasSelf<Sandbox>>(&mut driver_linker, |s| s)
-            .map_err(link)?;
-        let mut rules_linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut rules_linker).map_err(link)?;
-        rules_world::Rules::add_to_linker::<_, HasSelf<Sandbox>>(&mut rules_linker, |s| s)
-            .map_err(link)?;
+    /// A runtime whose rules instances come from a pool sized by `pool`, or on demand (`None`).
+    /// A pool that cannot be created (the daemon's address space is limited, say) is not an
+    /// error: rules instances are then allocated on demand, the reason is logged and
+    /// [`Runtime::rules_allocation`] says it.
+    pub fn with_rules_pool(
+        cache_dir: Option<PathBuf>,
+        pool: Option<RulesPool>,
+    ) -> Result<Self, RuntimeError> {
+        let engine =
+            Engine::new(&pool::base_config()).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let on_demand = EngineSet::new(engine, None)?;
+        let (pooled, allocation) = match pool {
+            None => (
+                None,
+                RulesAllocation::OnDemand {
+                    reason: "no rules pool was asked for".into(),
+                },
+            ),
+            Some(sizing) => match pool::pooled_engine(&sizing) {
+                Ok(engine) => (
+                    Some(EngineSet::new(
+                        engine,
+                        Some(Arc::new(Slots::new(sizing.instances))),
+                    )?),
+                    RulesAllocation::Pooled(sizing),
+                ),
+                Err(e) => {
+                    let reason = format!(
+                        "the rules instance pool ({} slots of {} MiB) cannot be created: {e}",
+                        sizing.instances, sizing.memory_mb
+                    );
+                    tracing::warn!("{reason}; rules instances are allocated on demand");
+                    (None, RulesAllocation::OnDemand { reason })
+                }
+            },
+        };
 
         let stop = Arc::new(AtomicBool::new(false));
-        let ticker_engine = engine.clone();
+        let mut ticked = vec![on_demand.engine.clone()];
+        ticked.extend(pooled.as_ref().map(|p| p.engine.clone()));
         let ticker_stop = stop.clone();
         std::thread::Builder::new()
             .name("kakou-epoch".into())
             .spawn(move || {
                 while !ticker_stop.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
-                    ticker_engine.increment_epoch();
+                    for engine in &ticked {
+                        engine.increment_epoch();
+                    }
                 }
             })
             .map_err(|e| RuntimeError(format!("cannot start the epoch thread: {e}")))?;
 
         Ok(Runtime {
             shared: Arc::new(Shared {
-                engine,
-                driver_linker,
-                rules_linker,
+                on_demand,
+                pooled,
+                allocation,
                 tick: TICK,
                 observer: ObserverSlot::default(),
                 stop,
             }),
             cache: cache_dir.map(ArtifactCache::new),
         })
+    }
+
+    /// How this runtime allocates rules instances: from a pool, or on demand and why.
+    pub fn rules_allocation(&self) -> &RulesAllocation {
+        &self.shared.allocation
     }
 
     /// The default artifact cache folder: `$KAKOU_CACHE_DIR`, else `$XDG_CACHE_HOME/kakou`,
@@ -249,7 +345,9 @@ impl Runtime {
             .clone();
 
         // Compile.
-        let engine = &self.shared.engine;
+        let set = self.shared.engine_for(&manifest);
+        let engine = &set.engine;
+        let home = set.home(self.shared.tick);
         let (component, cache) = match &self.cache {
             Some(cache) => cache.load_or_compile(engine, &digest, &wasm),
             None => Component::new(engine, &wasm)
@@ -302,24 +400,22 @@ impl Runtime {
         };
         let (pre, description) = match manifest.kind {
             PluginKind::Driver => {
-                let pre = self
-                    .shared
+                let pre = set
                     .driver_linker
                     .instantiate_pre(&component)
                     .map_err(link_err)?;
                 let pre = driver_world::DriverPre::new(pre).map_err(link_err)?;
-                let d = driver::describe(&self.shared, &manifest, &pre)
+                let d = driver::describe(&home, &manifest, &pre)
                     .map_err(|e| refuse(LoadStep::Describe, e.to_string()))?;
                 (Pre::Driver(pre), Description::Driver(d))
             }
             PluginKind::Rules => {
-                let pre = self
-                    .shared
+                let pre = set
                     .rules_linker
                     .instantiate_pre(&component)
                     .map_err(link_err)?;
                 let pre = rules_world::RulesPre::new(pre).map_err(link_err)?;
-                let d = rules::describe(&self.shared, &manifest, &pre)
+                let d = rules::describe(&home, &manifest, &pre)
                     .map_err(|e| refuse(LoadStep::Describe, e.to_string()))?;
                 (Pre::Rules(pre), Description::Rules(d))
             }
@@ -356,6 +452,7 @@ impl Runtime {
         Ok(LoadedPlugin {
             inner: Arc::new(Inner {
                 shared: self.shared.clone(),
+                home,
                 manifest,
                 digest,
                 signature,
@@ -488,6 +585,8 @@ impl Description {
 
 pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
+    /// The engine its instances are made by, and the pool's gate when that engine pools.
+    pub(crate) home: Home,
     pub(crate) manifest: PluginManifest,
     pub(crate) digest: [u8; 32],
     pub(crate) signature: SignatureStatus,

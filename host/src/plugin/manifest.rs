@@ -94,14 +94,23 @@ impl fmt::Display for Capability {
     }
 }
 
-/// Resource limits for every call into the plugin.
+/// Resource limits for every call into the plugin (`[limits]` in `plugin.toml`). A call that
+/// exceeds one ends with a typed [`CallErrorKind`](super::CallErrorKind); the next call runs
+/// on a fresh instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Linear memory ceiling, bytes.
+    /// Linear memory ceiling, bytes (`memory-mb`).
     pub memory_bytes: usize,
-    /// Fuel (roughly, wasm instructions) per call.
+    /// Fuel (roughly, wasm instructions) per call: the bound on the work a call may do,
+    /// whatever the clocks say.
     pub fuel: u64,
-    /// Wall-clock deadline per call, milliseconds (epoch interruption).
+    /// Deadline per call, milliseconds (`deadline-ms`), counted in CPU time of the thread
+    /// running the call: the plugin's code and the host imports it calls, but not time the
+    /// thread spends descheduled or blocked waiting (a loaded gate PC freezing threads must
+    /// not kill a barrier command for time it was not running). It is checked on the epoch
+    /// tick (2 ms), so a call is stopped within a few ms of it. Independently, a call still
+    /// running after 20 times this in wall-clock time is stopped whatever CPU time it used
+    /// (the backstop for a call that makes no progress).
     pub deadline_ms: u32,
     /// Largest result a call may return, bytes.
     pub max_output_bytes: usize,

@@ -2,8 +2,9 @@
 //!
 //! Owns plugin manifests ([`manifest`]), the API versions this host serves ([`api`]), the load
 //! path (manifest → digest → signature → API check → compile, cached → component check →
-//! self-description; [`loader`]), the sandbox each call runs in ([`sandbox`]), long-lived
-//! driver instances ([`driver`]) and fresh-per-call rule evaluations ([`rules`]), and the
+//! self-description; [`loader`]), the engines and the pool instances come from (`pool`), the
+//! sandbox each call runs in (`sandbox`), long-lived driver instances ([`driver`]) and
+//! fresh-per-call rule evaluations ([`rules`]), and the
 //! supply chain: building plugin crates ([`build`]), publisher keys and signatures
 //! ([`signing`]), sealed and signed packages ([`package`]), new plugin crates ([`scaffold`])
 //! and fixture tests of built components ([`fixtures`]), and the call and fault counts a
@@ -13,6 +14,8 @@
 //!
 //! A plugin's fault (trap, timeout, fuel, memory, oversized result, undeclared capability) ends
 //! that one call with a [`CallError`] naming the plugin; the next call runs on a fresh instance.
+//! A call's deadline counts the CPU time of the thread running it, not time the thread spent
+//! descheduled; fuel bounds its work.
 
 pub mod api;
 mod bindings;
@@ -25,6 +28,7 @@ pub mod health;
 pub mod loader;
 pub mod manifest;
 pub mod package;
+mod pool;
 pub mod rules;
 mod sandbox;
 pub mod scaffold;
@@ -36,4 +40,5 @@ pub use error::{CallError, CallErrorKind, LoadError, LoadStep};
 pub use health::{FaultNotice, FaultObserver};
 pub use loader::{Description, LoadOptions, LoadedPlugin, Runtime, RuntimeError, SignatureStatus};
 pub use manifest::{Capability, Limits, ManifestError, PluginKind, PluginManifest};
-pub use rules::RulesPlugin;
+pub use pool::{RulesAllocation, RulesPool};
+pub use rules::{PreparedPassage, RulesPlugin};

@@ -1,7 +1,12 @@
 //! A rules plugin that misbehaves on request (the passage id says how), so the tests can show
 //! that the host contains each kind of fault to one call.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use kakou_plugin_sdk::prelude::*;
+
+/// Evaluations this instance has run. A fresh instance for each evaluation keeps it at 1.
+static EVALUATIONS: AtomicU32 = AtomicU32::new(0);
 
 /// The misbehaving rule set.
 pub struct Hostile;
@@ -17,7 +22,16 @@ impl Rules for Hostile {
     }
 
     fn evaluate(passage: &Passage, host: &dyn Lookups) -> Result<Verdict, String> {
+        let evaluations = EVALUATIONS.fetch_add(1, Ordering::Relaxed) + 1;
         match passage.id.as_str() {
+            "count" => {
+                let mut v = Verdict::default();
+                v.check(
+                    Check::new("hostile.ok", CheckResult::Pass, evaluations.to_string()),
+                    Outcome::Release,
+                );
+                Ok(v)
+            }
             "loop" => {
                 let mut n: u64 = 0;
                 loop {
