@@ -285,12 +285,15 @@ impl Runner {
         };
         let bytes = match driver.encode(command) {
             Ok(b) => b,
-            Err(first) => {
-                tracing::warn!(lane = %self.lane, device = %self.device, "encode failed, trying again: {first}");
+            // A fault discarded the instance: one more try runs on a fresh one. A refusal
+            // (the driver cannot do this command) would only be refused again.
+            Err(first) if crate::plugin::health::is_fault(&first.kind) => {
+                tracing::warn!(lane = %self.lane, device = %self.device, "encode failed, trying again on a fresh instance: {first}");
                 driver
                     .encode(command)
-                    .map_err(|e| CommandFailed::Encode(e.to_string()))?
+                    .map_err(|e| CommandFailed::Encode(format!("{e} (first try: {first})")))?
             }
+            Err(refused) => return Err(CommandFailed::Encode(refused.to_string())),
         };
         if !link_up {
             let status = self.stats().status.clone();
