@@ -166,7 +166,9 @@ impl Writer {
 
     /// [`Writer::write`] for changes that may be lost in a crash: the batch is committed
     /// without waiting for the disk when no job in it needs more, and reaches the disk with
-    /// the next durable commit. For bookkeeping whose loss only repeats work (an outbox
+    /// the next durable commit. A store opened shared (the daemon's default, so that backups
+    /// and checks can read it alongside) does not allow that in redb: there lazy writes are
+    /// committed durably like the rest, still batched with them. For bookkeeping whose loss only repeats work (an outbox
     /// message marked delivered is, after a crash, published again and dropped by its
     /// receiver), so it never holds up a passage behind an fsync of its own.
     pub fn write_lazy<T, E, F>(
@@ -297,6 +299,9 @@ fn lost<E: From<StoreError>>(path: &Path) -> E {
 }
 
 // ---- the thread ----
+
+/// Set once a store refused a non-durable commit, so that is said once.
+static LAZY_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A queued write, its result kept until the batch's commit decides what to answer.
 trait Job: Send {
@@ -478,9 +483,12 @@ fn commit(db: &Database, path: &Arc<Path>, batch: &mut Vec<Box<dyn Job>>, counte
             continue 'attempt;
         }
         if !batch.iter().any(|j| j.durable()) {
-            // Only lazy jobs: on disk with the next durable commit (see `write_lazy`).
-            if let Err(e) = tx.txn.set_durability(redb::Durability::None) {
-                tracing::warn!("store writer: committing lazy writes durably ({e})");
+            // Only lazy jobs: on disk with the next durable commit (see `write_lazy`). A store
+            // shared with other processes refuses that; the batch is then committed durably.
+            if let Err(e) = tx.txn.set_durability(redb::Durability::None)
+                && !LAZY_REFUSED.swap(true, Ordering::Relaxed)
+            {
+                tracing::info!("store writer: lazy writes are committed durably here ({e})");
             }
         }
         for job in batch.iter_mut() {
