@@ -50,7 +50,8 @@ use kakou_host::sdk::wire;
 use kakou_host::store::{ApplyOptions, PassageRecord, PassageState, Store};
 use tokio::sync::mpsc;
 
-/// How long the broker stays away (the issue asks for 30 s).
+/// How long the broker stays away at least (the issue asks for 30 s): the trucks that pass at
+/// `PACE` meanwhile are counted from it.
 const OUTAGE: Duration = Duration::from_secs(30);
 /// One truck every this long while the broker is away (and just before and after).
 const PACE: Duration = Duration::from_millis(400);
@@ -938,8 +939,9 @@ fn outage_run(dir: &Path, tag: &str, bus: Bus, confirm: &str, outage: &mut dyn O
         std::thread::sleep(PACE);
     }
     outage.begin(daemon.id());
-    let began = Instant::now();
-    while began.elapsed() < OUTAGE {
+    // The outage lasts while a fixed number of trucks pass at the pace: at least `OUTAGE`.
+    let trucks_during = OUTAGE.as_millis() / PACE.as_millis();
+    for _ in 0..trucks_during {
         let t = next();
         let away = outage.away();
         drive(&mut lane, t, &site);
