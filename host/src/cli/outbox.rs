@@ -145,10 +145,7 @@ impl OutboxArgs {
                 m.age_ms as f64 / 1000.0,
                 m.topic,
                 m.message_id,
-                m.last_error
-                    .as_deref()
-                    .map(|e| format!("  ({e})"))
-                    .unwrap_or_default()
+                why(m.last_error.as_deref())
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -192,10 +189,7 @@ impl OutboxArgs {
                 time(m.delivered_ms),
                 m.topic,
                 m.message_id,
-                m.last_error
-                    .as_deref()
-                    .map(|e| format!("  ({e})"))
-                    .unwrap_or_default()
+                why(m.last_error.as_deref())
             );
         }
         if !self.json {
@@ -207,4 +201,9 @@ impl OutboxArgs {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// A message's last error as the tables print it: `  (why)`, or nothing.
+fn why(error: Option<&str>) -> String {
+    error.map(|e| format!("  ({e})")).unwrap_or_default()
 }
