@@ -198,6 +198,7 @@ fn main() {
                     manifest.bus.confirm,
                 ),
                 events: lane_tx,
+                observe: true,
             });
             let (tx, _devices) = mpsc::channel(1024);
             let layer = DeviceLayer::start_with(&manifest, &runtime, tx, StartOptions::default())

@@ -567,6 +567,7 @@ async fn a_rule_set_swap_decides_each_passage_once_with_the_version_in_force() {
             manifest.bus.confirm,
         ),
         events: lane_tx,
+        observe: true,
     });
     let (lane_stop, lane_stopped) = watch::channel(false);
     let (lane, lane_task) = spawn_lane(

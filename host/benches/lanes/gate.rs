@@ -466,11 +466,7 @@ pub fn run(options: &Options, trucks: &[Truck]) -> Report {
     // The peak resident set from here on (Linux: writing 5 to clear_refs resets VmHWM).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .thread_name("kakou-daemon")
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = kakou_host::daemon::runtime(None).unwrap();
     let (stop, stopped) = watch::channel(false);
     let daemon = runtime.spawn(kakou_host::daemon::run(
         manifest,

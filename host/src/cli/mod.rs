@@ -80,6 +80,10 @@ pub enum Command {
         /// The site manifest.
         #[arg(long, default_value = "manifests/site.toml")]
         site: std::path::PathBuf,
+        /// Async worker threads (default: half the cores, rounded up; the store writer, rules
+        /// and the broker have threads of their own).
+        #[arg(long, env = "KAKOU_WORKERS")]
+        workers: Option<usize>,
     },
     /// Run the embedded MQTT broker (the daemon starts this itself).
     Broker {
@@ -136,7 +140,9 @@ impl Cli {
             Command::Outbox(c) => c.run(),
             Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),
             Command::Devices { site } => runtime()?.block_on(devices(site)),
-            Command::Run { site } => runtime()?.block_on(run_daemon(site)),
+            Command::Run { site, workers } => {
+                crate::daemon::runtime(workers)?.block_on(run_daemon(site))
+            }
             Command::Broker {
                 listen,
                 user,
@@ -166,7 +172,7 @@ impl Cli {
                     options.ruleset = regions.join(format!("{ruleset}.toml"));
                 }
                 let mut out = std::io::stdout();
-                runtime()?.block_on(crate::demo::run(&options, &mut out))?;
+                crate::daemon::runtime(None)?.block_on(crate::demo::run(&options, &mut out))?;
                 Ok(std::process::ExitCode::SUCCESS)
             }
         }
@@ -263,6 +269,7 @@ async fn run_daemon(site: std::path::PathBuf) -> anyhow::Result<std::process::Ex
         }
         let _ = stop.send(true);
     });
-    crate::daemon::run(manifest, exe, stopped).await?;
+    // On a worker, not on this thread (see `daemon::runtime`).
+    tokio::spawn(crate::daemon::run(manifest, exe, stopped)).await??;
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -48,7 +48,7 @@ pub(super) async fn on_event(d: &mut Daemon, e: DeviceEvent) {
             Severity::Warning,
             error,
         ),
-        DeviceEventKind::Rejected { .. } | DeviceEventKind::Sent { .. } => {}
+        DeviceEventKind::Rejected { .. } => {}
     }
 }
 

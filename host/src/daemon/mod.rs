@@ -25,6 +25,30 @@ pub use messages::{
 };
 pub use queries::{QueryKind, QueryReply, QueryRequest};
 
+/// The daemon's runtime: a Tokio multi-thread runtime with `workers` worker threads (named
+/// `kakou-daemon`), or [`default_workers`] when `None`.
+///
+/// Run [`run`] on it with `spawn`, not `block_on`: the future given to `block_on` runs on the
+/// calling thread, and a router there would cost a thread switch for every device event.
+pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.unwrap_or_else(default_workers).max(1))
+        .thread_name("kakou-daemon")
+        .enable_all()
+        .build()
+}
+
+/// Half the machine's cores, rounded up. The async tasks are plumbing (device links, lanes'
+/// bookkeeping, the bus); the work that takes CPU runs beside them, on the store writer's
+/// thread, on blocking threads for rules and in the broker's process. More workers than that
+/// mostly wake each other: on a 2-core gate PC one worker decided a third more trucks per
+/// CPU second than two (docs/benchmarks.md).
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().div_ceil(2))
+        .unwrap_or(1)
+}
+
 /// Kept here for readers of earlier versions: the alarm body now lives with the bus.
 pub use crate::bus::{AlarmMessage, RejectedMessage};
 
@@ -267,6 +291,7 @@ pub async fn run(
             ruleset: std::sync::RwLock::new(ruleset),
             outbox: outbox.clone(),
             events: lane_events_tx.clone(),
+            observe: false,
         });
         for lane in &manifest.lanes {
             let barrier = match &lane.flow.barrier {

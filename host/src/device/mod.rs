@@ -67,13 +67,6 @@ pub enum DeviceEventKind {
         /// The error.
         error: String,
     },
-    /// Bytes were sent to the device (a poll or a command).
-    Sent {
-        /// Hex of the bytes.
-        hex: String,
-        /// Why: `poll` or the command.
-        cause: String,
-    },
 }
 
 /// Why the device layer could not start or act.

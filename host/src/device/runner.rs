@@ -96,19 +96,15 @@ impl Runner {
         self.emit(kind).await;
     }
 
-    /// Hands bytes to the link; false when the link has gone.
-    async fn send(&mut self, bytes: Vec<u8>, cause: String) -> bool {
+    /// Hands bytes to the link; false when the link has gone. `cause` (a poll, or the
+    /// command) is only for the trace log: what became of a command is its receipt's.
+    async fn send(&mut self, bytes: Vec<u8>, cause: &(dyn std::fmt::Debug + Sync)) -> bool {
         if bytes.is_empty() {
             return true;
         }
         self.stats().bytes_out += bytes.len() as u64;
-        let hex = hex::encode_upper(&bytes);
-        if self.link.outgoing.send(bytes).await.is_ok() {
-            self.emit(DeviceEventKind::Sent { hex, cause }).await;
-            true
-        } else {
-            false
-        }
+        tracing::trace!(lane = %self.lane, device = %self.device, "sending {} ({cause:?})", hex::encode_upper(&bytes));
+        self.link.outgoing.send(bytes).await.is_ok()
     }
 
     async fn fault(&mut self, error: String) {
@@ -278,7 +274,6 @@ impl Runner {
         link_up: bool,
         pending_close: &mut Option<Instant>,
     ) -> Result<CommandSent, CommandFailed> {
-        let cause = format!("{command:?}");
         let waiting = self.waiting();
         let Some(driver) = self.driver.as_mut() else {
             return Err(CommandFailed::NoDriver(waiting));
@@ -300,7 +295,7 @@ impl Runner {
             return Err(CommandFailed::LinkDown(status));
         }
         let n = bytes.len();
-        if !self.send(bytes, cause).await {
+        if !self.send(bytes, command).await {
             return Err(CommandFailed::LinkDown("the link has closed".into()));
         }
         if let Command::Pulse(ms) = command {
@@ -375,7 +370,7 @@ impl Runner {
                     if link_up && let Some(driver) = self.driver.as_mut() {
                         match driver.poll() {
                             Ok(Some(bytes)) => {
-                                self.send(bytes, "poll".into()).await;
+                                self.send(bytes, &"poll").await;
                             }
                             Ok(None) => {}
                             Err(e) => self.fault(e.to_string()).await,

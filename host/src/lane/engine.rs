@@ -41,8 +41,22 @@ pub struct LaneContext {
     pub ruleset: RwLock<RuleSet>,
     /// Builds passage and alarm messages and wakes the publisher after they are committed.
     pub outbox: Outbox,
-    /// Where lane events go (the daemon answers operators from them; the demo shows them).
+    /// Where lane events go (the daemon answers operators from them).
     pub events: mpsc::Sender<LaneEvent>,
+    /// Send every event, not only [`LaneEvent::Reply`]. The daemon needs only the replies:
+    /// passages and alarms leave through the outbox, so the rest would only wake it for
+    /// nothing, several times a truck. Tests and tools that watch a lane set it.
+    pub observe: bool,
+}
+
+impl LaneContext {
+    /// Sends `event` if it is wanted (see [`LaneContext::observe`]). Waits while the
+    /// receiver's queue is full; a receiver that has gone is ignored.
+    pub async fn emit(&self, event: LaneEvent) {
+        if self.observe || matches!(event, LaneEvent::Reply { .. }) {
+            let _ = self.events.send(event).await;
+        }
+    }
 }
 
 impl std::fmt::Debug for LaneContext {
@@ -292,7 +306,7 @@ impl Worker {
     }
 
     async fn emit(&self, event: LaneEvent) {
-        let _ = self.ctx.events.send(event).await;
+        self.ctx.emit(event).await;
     }
 
     /// Decides an assembled passage, records it, acts.
@@ -681,25 +695,21 @@ impl Worker {
                     Err(e) => tracing::error!(%lane, "barrier alarm not recorded: {e}"),
                 }
                 tracing::error!(%lane, "{}", alarm.message);
-                let _ = ctx
-                    .events
-                    .send(LaneEvent::Alarm {
-                        lane: lane.clone(),
-                        passage: Some(passage.clone()),
-                        code: alarm.code,
-                        severity: alarm.severity,
-                        message: alarm.message,
-                    })
-                    .await;
-            }
-            let _ = ctx
-                .events
-                .send(LaneEvent::Barrier {
-                    lane,
-                    passage,
-                    confirmed,
+                ctx.emit(LaneEvent::Alarm {
+                    lane: lane.clone(),
+                    passage: Some(passage.clone()),
+                    code: alarm.code,
+                    severity: alarm.severity,
+                    message: alarm.message,
                 })
                 .await;
+            }
+            ctx.emit(LaneEvent::Barrier {
+                lane,
+                passage,
+                confirmed,
+            })
+            .await;
         });
     }
 

@@ -95,7 +95,7 @@ pub use read::{PassageIndex, Reader, Snapshot, foreign_plate_key, hex_key};
 pub use records::*;
 pub use schema::{OLDEST_SCHEMA, RECORD_TABLES, SCHEMA_VERSION, TABLES};
 pub use write::WriteTx;
-pub use writer::{MAX_BATCH, Writer, WriterStats};
+pub use writer::{LAZY_HOLD, MAX_BATCH, Writer, WriterStats};
 
 use read::Txn;
 use schema::*;

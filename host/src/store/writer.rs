@@ -33,6 +33,11 @@ use super::{Db, Store, StoreError, WriteTx};
 /// its first caller waits) in proportion; the rest wait for the next commit.
 pub const MAX_BATCH: usize = 256;
 
+/// How long lazy jobs ([`Writer::write_lazy`]) wait for a durable job to share its commit
+/// before they are committed on their own. On a busy gate they ride on the next passage's
+/// commit; on a quiet one they cost one commit per `LAZY_HOLD` at most.
+pub const LAZY_HOLD: Duration = Duration::from_millis(500);
+
 /// A handle on the store writer thread. Cheap to clone and share (a channel sender); every
 /// clone queues on the same thread. When the last handle is dropped, the thread commits what
 /// is queued and exits; [`Writer::shutdown`] does the same and waits for it.
@@ -164,13 +169,14 @@ impl Writer {
         self.queue_write(f, true)
     }
 
-    /// [`Writer::write`] for changes that may be lost in a crash: the batch is committed
-    /// without waiting for the disk when no job in it needs more, and reaches the disk with
-    /// the next durable commit. A store opened shared (the daemon's default, so that backups
-    /// and checks can read it alongside) does not allow that in redb: there lazy writes are
-    /// committed durably like the rest, still batched with them. For bookkeeping whose loss only repeats work (an outbox
-    /// message marked delivered is, after a crash, published again and dropped by its
-    /// receiver), so it never holds up a passage behind an fsync of its own.
+    /// [`Writer::write`] for changes that may be lost in a crash, for bookkeeping whose loss
+    /// only repeats work (an outbox message marked delivered is, after a crash, published
+    /// again and dropped by its receiver). Lazy jobs wait up to [`LAZY_HOLD`] for a durable
+    /// job and share its commit, so on a busy gate they cost no commit of their own; when
+    /// none comes they are committed together, without waiting for the disk where redb
+    /// allows it. A store opened shared (the daemon's default, so that backups and checks can
+    /// read it alongside) does not: there that commit is durable too. The future resolves
+    /// after that commit, up to [`LAZY_HOLD`] later than a durable write's would.
     pub fn write_lazy<T, E, F>(
         &self,
         f: F,
@@ -431,9 +437,30 @@ fn serve(
         return stops;
     };
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    // `recv` fails once every handle is dropped and the queue is empty.
-    while let Ok(first) = queue.recv() {
-        let mut next = Some(first);
+    // When the batch so far holds only lazy jobs: since when, and so until when it may wait
+    // for a durable job to share its commit.
+    let mut lazy_since: Option<Instant> = None;
+    loop {
+        let msg = match lazy_since {
+            None => match queue.recv() {
+                Ok(msg) => msg,
+                // Every handle dropped and the queue empty.
+                Err(_) => break,
+            },
+            Some(since) => {
+                let left = LAZY_HOLD.saturating_sub(since.elapsed());
+                match queue.recv_timeout(left) {
+                    Ok(msg) => msg,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        lazy_since = None;
+                        commit(db, &shared.path, &mut batch, &shared.counters);
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
+        let mut next = Some(msg);
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Job(job) => batch.push(job),
@@ -446,11 +473,21 @@ fn serve(
                 next = queue.try_recv().ok();
             }
         }
+        let only_lazy = !batch.iter().any(|j| j.durable());
+        if only_lazy && stops.is_empty() && batch.len() < MAX_BATCH {
+            // Lazy jobs alone would cost a commit of their own (a durable one on a shared
+            // store): hold them a while for the next durable job.
+            lazy_since.get_or_insert_with(Instant::now);
+            continue;
+        }
+        lazy_since = None;
         commit(db, &shared.path, &mut batch, &shared.counters);
         if !stops.is_empty() {
             break;
         }
     }
+    // Whatever is held when the last handle goes is committed before the thread lets go.
+    commit(db, &shared.path, &mut batch, &shared.counters);
     stops
 }
 

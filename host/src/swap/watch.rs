@@ -2,19 +2,29 @@
 //! (`plugins/drivers/<name>`, `plugins/rules/<name>`), the region rule set file and the site
 //! manifest.
 //!
-//! Owns the `notify` watcher and turns its raw events into [`Target`]s, each reported once it
-//! has been quiet for the debounce time, so a package copied file by file or renamed into place
-//! in several steps is looked at once, whole. It reads no file and loads nothing: that is the
-//! supervisor's (see [`super`]).
+//! Owns the `notify` watchers and turns their raw events into [`Target`]s, each reported once
+//! it has been quiet for the debounce time, so a package copied file by file or renamed into
+//! place in several steps is looked at once, whole. It reads no file and loads nothing: that is
+//! the supervisor's (see [`super`]).
+//!
+//! The plugin folder is watched by the platform's watcher (inotify), recursively. The site
+//! manifest and the rule set file are polled instead ([`POLL_FILES`]): a folder watch would
+//! also report every write to whatever else lives beside them, and a store or spool kept in
+//! the site's folder is written for every truck. Polling the two files by path also follows
+//! an editor that saves by renaming a new file over the old one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, ModifyKind};
-use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
+use notify::{EventKind, PollWatcher, RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
+
+/// How often the site manifest and the rule set file are looked at. Their contents are
+/// compared too, so two saves within one second of file time are both seen.
+pub(crate) const POLL_FILES: Duration = Duration::from_secs(1);
 
 /// Something that changed on disk and may need to be loaded again.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -68,11 +78,16 @@ pub(crate) struct Paths {
     pub ruleset: Option<PathBuf>,
 }
 
+/// A raw event and whether it came from polling a file (every such event is a change).
+type RawEvent = (bool, notify::Result<notify::Event>);
+
 /// The debounced watcher.
 pub(crate) struct FileWatcher {
     watcher: RecommendedWatcher,
-    raw: mpsc::UnboundedReceiver<notify::Result<notify::Event>>,
-    /// Folders watched, and whether recursively.
+    /// Polls the site manifest and the rule set file.
+    files: PollWatcher,
+    raw: mpsc::UnboundedReceiver<RawEvent>,
+    /// Folders and files watched.
     watched: BTreeSet<PathBuf>,
     paths: Paths,
     pending: BTreeMap<Target, Instant>,
@@ -106,10 +121,20 @@ impl FileWatcher {
                 tracing::warn!("cannot make {}: {e}", dir.display());
             }
         }
-        let (tx, raw) = mpsc::unbounded_channel();
+        let (tx, raw) = mpsc::unbounded_channel::<RawEvent>();
+        let folders = tx.clone();
         let watcher = notify::recommended_watcher(move |event| {
-            let _ = tx.send(event);
+            let _ = folders.send((false, event));
         })
+        .map_err(WatchError::Start)?;
+        let files = PollWatcher::new(
+            move |event| {
+                let _ = tx.send((true, event));
+            },
+            notify::Config::default()
+                .with_poll_interval(POLL_FILES)
+                .with_compare_contents(true),
+        )
         .map_err(WatchError::Start)?;
         let paths = Paths {
             plugins: canonical(&paths.plugins),
@@ -118,6 +143,7 @@ impl FileWatcher {
         };
         let mut w = FileWatcher {
             watcher,
+            files,
             raw,
             watched: BTreeSet::new(),
             paths: paths.clone(),
@@ -125,26 +151,49 @@ impl FileWatcher {
             debounce,
         };
         w.watch(&paths.plugins, RecursiveMode::Recursive)?;
-        if let Some(dir) = paths.site.parent() {
-            w.watch(dir, RecursiveMode::NonRecursive)?;
-        }
+        w.watch_file(&paths.site)?;
         w.set_ruleset(paths.ruleset.as_deref())?;
         Ok(w)
     }
 
     /// Where the region rule set file is now (the site manifest may name another).
     pub(crate) fn set_ruleset(&mut self, path: Option<&Path>) -> Result<(), WatchError> {
-        self.paths.ruleset = path.map(canonical);
-        if let Some(dir) = self.paths.ruleset.clone().as_deref().and_then(Path::parent) {
-            if !dir.is_dir() {
+        let new = path.map(canonical);
+        if new == self.paths.ruleset && new.as_ref().is_some_and(|p| self.watched.contains(p)) {
+            return Ok(());
+        }
+        if let Some(old) = self.paths.ruleset.take()
+            && old != self.paths.site
+            && self.watched.remove(&old)
+        {
+            let _ = self.files.unwatch(&old);
+        }
+        self.paths.ruleset = new.clone();
+        if let Some(file) = new {
+            if !file.is_file() {
                 tracing::warn!(
-                    "{} does not exist: the rule set file there is not watched",
-                    dir.display()
+                    "{} does not exist: the rule set file is not watched",
+                    file.display()
                 );
                 return Ok(());
             }
-            self.watch(dir, RecursiveMode::NonRecursive)?;
+            self.watch_file(&file)?;
         }
+        Ok(())
+    }
+
+    /// Polls one file by its path (see the module doc).
+    fn watch_file(&mut self, file: &Path) -> Result<(), WatchError> {
+        if self.watched.contains(file) {
+            return Ok(());
+        }
+        self.files
+            .watch(file, RecursiveMode::NonRecursive)
+            .map_err(|source| WatchError::Watch {
+                path: file.to_path_buf(),
+                source,
+            })?;
+        self.watched.insert(file.to_path_buf());
         Ok(())
     }
 
@@ -185,8 +234,8 @@ impl FileWatcher {
             let wake = self.pending.values().min().copied();
             tokio::select! {
                 event = self.raw.recv() => match event {
-                    Some(Ok(e)) => self.note(&e),
-                    Some(Err(e)) => tracing::warn!("file watcher: {e}"),
+                    Some((polled, Ok(e))) => self.note(&e, polled),
+                    Some((_, Err(e))) => tracing::warn!("file watcher: {e}"),
                     None => std::future::pending::<()>().await,
                 },
                 () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
@@ -194,14 +243,17 @@ impl FileWatcher {
         }
     }
 
-    fn note(&mut self, event: &notify::Event) {
-        let relevant = match &event.kind {
-            // The daemon's own reads (the load path) must not count as changes.
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-            EventKind::Access(_) | EventKind::Other => false,
-            EventKind::Modify(ModifyKind::Metadata(_)) => false,
-            _ => true,
-        };
+    /// Notes a raw event. A polled file's events are all changes (its time or its contents);
+    /// of the folder watcher's, reads and metadata changes are not.
+    fn note(&mut self, event: &notify::Event, polled: bool) {
+        let relevant = polled
+            || match &event.kind {
+                // The daemon's own reads (the load path) must not count as changes.
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                EventKind::Access(_) | EventKind::Other => false,
+                EventKind::Modify(ModifyKind::Metadata(_)) => false,
+                _ => true,
+            };
         if !relevant {
             return;
         }
