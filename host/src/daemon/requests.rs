@@ -3,6 +3,11 @@
 //! Anything that takes time (a store write, a long query, a device command) runs in a task of
 //! its own, so the router goes on at once. Bad input is refused on `kakou/{site}/rejected`
 //! with the message id and the reason, and an alarm.
+//!
+//! A site action goes through the daemon's store writer, with the request's answer in the same
+//! transaction (the store's `requests` table): sent again under the same envelope id (a
+//! resend, a redelivery) it acts once, and its copies get the first answer without another
+//! alarm.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,8 +20,8 @@ use crate::bus::payload::{self, Envelope};
 use crate::bus::{AlarmMessage, BusClient, Message, QoS, RejectedMessage, Topics};
 use crate::config::params::ParameterCatalog;
 use crate::device::{DeviceLayer, now_ms};
-use crate::lane::{LaneInput, OperatorReply, OperatorRequest, SiteRequest, apply_site_action};
-use crate::store::{ApplyOptions, Record, Store};
+use crate::lane::{LaneInput, OperatorRequest, SiteAnswer, SiteRequest, answer_site_request};
+use crate::store::{ApplyOptions, Record, Store, Writer};
 
 /// What a spawned handler needs to answer or refuse.
 #[derive(Clone)]
@@ -37,6 +42,23 @@ impl Answer {
     /// Refuses a message: the reason on `rejected` for its sender, and an alarm.
     fn refuse(&self, topic: &str, request: Option<String>, reason: String) {
         tracing::warn!(%topic, "{reason}");
+        self.reject(topic, request, reason.clone());
+        self.alarms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .raise(AlarmMessage {
+                code: "bus.rejected".into(),
+                lane: None,
+                device: None,
+                passage: None,
+                severity: Severity::Warning,
+                message: reason,
+            });
+    }
+
+    /// Publishes the reason a message was refused on `rejected`, without an alarm: for a copy
+    /// of a request refused before, whose alarm was raised then.
+    fn reject(&self, topic: &str, request: Option<String>, reason: String) {
         let id = format!(
             "{}-rejected",
             request
@@ -49,20 +71,9 @@ impl Answer {
             RejectedMessage {
                 topic: topic.to_owned(),
                 request,
-                reason: reason.clone(),
+                reason,
             },
         );
-        self.alarms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .raise(AlarmMessage {
-                code: "bus.rejected".into(),
-                lane: None,
-                device: None,
-                passage: None,
-                severity: Severity::Warning,
-                message: reason,
-            });
     }
 }
 
@@ -102,6 +113,7 @@ pub(super) fn on_message(d: &mut Daemon, layer: &Arc<DeviceLayer>, m: Message) {
     } else if t == topics.control_order() || t == topics.parameter() {
         site_action(
             d.store.clone(),
+            d.writer.clone(),
             d.catalog().unwrap_or_default(),
             answer.clone(),
             m.topic.clone(),
@@ -164,9 +176,13 @@ fn operator(d: &Daemon, topic: &str, payload: &[u8]) -> Result<(), String> {
         })
 }
 
-/// Applies a control-order or parameter action in a task and answers when asked.
+/// Carries out a control-order or parameter action in a task, once per request id
+/// ([`answer_site_request`]), and answers when asked. A copy of a request answered before gets
+/// the first answer; a copy of a refused one is refused again on `rejected` without another
+/// alarm.
 fn site_action(
     store: Store,
+    writer: Writer,
     catalog: ParameterCatalog,
     answer: Answer,
     topic: String,
@@ -177,33 +193,28 @@ fn site_action(
         return Err(format!("message {} on {topic}: `operator` is empty", m.id));
     }
     tokio::spawn(async move {
-        let (id, body) = (m.id.clone(), m.body.clone());
-        let result = tokio::task::spawn_blocking(move || {
-            apply_site_action(&store, &catalog, &body.operator, &body.action, now_ms())
-        })
-        .await;
-        let result = match result {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("the action failed: {e}")),
-        };
+        let id = m.id.clone();
+        let SiteAnswer { reply, repeat } =
+            answer_site_request(&store, &writer, &catalog, &id, &m.body, now_ms()).await;
         if let Some(reply_to) = &m.body.reply_to {
-            let reply = OperatorReply {
-                request: id.clone(),
-                ok: result.is_ok(),
-                message: match &result {
-                    Ok(text) => text.clone(),
-                    Err(e) => e.clone(),
-                },
-                passage: None,
-            };
-            answer.publish(reply_to, format!("{id}-reply"), reply);
+            answer.publish(reply_to, format!("{id}-reply"), reply.clone());
         }
-        match result {
-            Ok(text) => tracing::info!("{}: {text}", m.body.operator),
-            Err(e) => answer.refuse(
+        let operator = &m.body.operator;
+        match (reply.ok, repeat) {
+            (true, false) => tracing::info!("{operator}: {}", reply.message),
+            (true, true) => tracing::info!(
+                "{operator}: request {id} was carried out before: {}",
+                reply.message
+            ),
+            (false, false) => answer.refuse(
                 &topic,
                 Some(id.clone()),
-                format!("message {id} on {topic}: {e}"),
+                format!("message {id} on {topic}: {}", reply.message),
+            ),
+            (false, true) => answer.reject(
+                &topic,
+                Some(id.clone()),
+                format!("message {id} on {topic}: {}", reply.message),
             ),
         }
     });
