@@ -90,7 +90,9 @@ pub use check::{CheckReport, Problem};
 pub use copy::{BackupReport, export_tables, exportable_tables};
 pub use error::StoreError;
 pub use lookups::StoreLookups;
-pub use platform::{ApplyOptions, ImportReport, Origin, Record, RecordKind, Rejection};
+pub use platform::{
+    ApplyOptions, ImportReport, Origin, PlatformBatch, Record, RecordKind, Rejection,
+};
 pub use read::{PassageIndex, Reader, Snapshot, foreign_plate_key, hex_key};
 pub use records::*;
 pub use schema::{OLDEST_SCHEMA, RECORD_TABLES, SCHEMA_VERSION, TABLES};
