@@ -4,10 +4,10 @@
 //! its own, so the router goes on at once. Bad input is refused on `kakou/{site}/rejected`
 //! with the message id and the reason, and an alarm.
 //!
-//! A site action goes through the daemon's store writer, with the request's answer in the same
-//! transaction (the store's `requests` table): sent again under the same envelope id (a
-//! resend, a redelivery) it acts once, and its copies get the first answer without another
-//! alarm.
+//! What a request changes goes through the daemon's store writer, with the request's answer in
+//! the same transaction (the store's `requests` table): a site action or a platform message
+//! sent again under the same envelope id (a resend, a redelivery) acts once, and its copies
+//! get the first answer without another alarm.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +21,7 @@ use crate::bus::{AlarmMessage, BusClient, Message, QoS, RejectedMessage, Topics}
 use crate::config::params::ParameterCatalog;
 use crate::device::{DeviceLayer, now_ms};
 use crate::lane::{LaneInput, OperatorRequest, SiteAnswer, SiteRequest, answer_site_request};
-use crate::store::{ApplyOptions, Record, Store, Writer};
+use crate::store::{ApplyOptions, PlatformBatch, Record, Store, StoreError, StoredReply, Writer};
 
 /// What a spawned handler needs to answer or refuse.
 #[derive(Clone)]
@@ -102,6 +102,7 @@ pub(super) fn on_message(d: &mut Daemon, layer: &Arc<DeviceLayer>, m: Message) {
     } else if t == topics.platform("records") {
         platform(
             d.store.clone(),
+            d.writer.clone(),
             d.catalog().map(Arc::new),
             answer.clone(),
             m.topic.clone(),
@@ -294,10 +295,12 @@ fn command(
     Ok(())
 }
 
-/// Applies a platform message all or nothing in a task and publishes what became of it.
-/// With a catalogue (a site whose lanes decide), parameter records are checked against it.
+/// Applies a platform message all or nothing in a task ([`settle_platform`]) and publishes
+/// what became of it. With a catalogue (a site whose lanes decide), parameter records are
+/// checked against it.
 fn platform(
     store: Store,
+    writer: Writer,
     catalog: Option<Arc<ParameterCatalog>>,
     answer: Answer,
     topic: String,
@@ -309,52 +312,17 @@ fn platform(
             Err(e) => return answer.refuse(&topic, envelope_id(&payload), e.to_string()),
         };
         let id = m.id.clone();
-        let mut records = Vec::new();
-        let mut rejected = Vec::new();
-        for (i, value) in m.body.records.into_iter().enumerate() {
-            match Record::from_json(value) {
-                Ok(r) => records.push(r),
-                Err(errors) => rejected.extend(
-                    errors
-                        .into_iter()
-                        .map(|e| format!("record {}: {}: {}", i + 1, e.field, e.reason)),
-                ),
-            }
-        }
-        let count = (records.len() + rejected.len()) as u64;
-        let mut applied = false;
-        if rejected.is_empty() {
-            let source = format!("bus message {id}");
-            let result = tokio::task::spawn_blocking(move || {
-                let mut options = ApplyOptions::new("platform", now_ms());
-                if let Some(c) = catalog {
-                    options = options.with_catalog(c);
-                }
-                options.source = source;
-                store.apply_platform_records(&records, &options)
-            })
-            .await;
-            match result {
-                Ok(Ok(report)) => {
-                    rejected.extend(report.rejected.iter().map(ToString::to_string));
-                    applied = report.applied;
-                }
-                Ok(Err(e)) => rejected.push(e.to_string()),
-                Err(e) => rejected.push(format!("the import failed: {e}")),
-            }
-        }
-        let report = PlatformReport {
-            message: id.clone(),
-            applied,
-            records: count,
-            rejected: rejected.clone(),
-        };
+        let (report, repeat) =
+            settle_platform(&store, &writer, catalog, &id, m.body.records, now_ms()).await;
         answer.publish(
             &answer.topics.platform("report"),
             format!("{id}-report"),
-            report,
+            report.clone(),
         );
-        if rejected.is_empty() {
+        let count = report.records;
+        if repeat {
+            tracing::info!("platform message {id}: applied before; its report sent again");
+        } else if report.rejected.is_empty() {
             tracing::info!("platform message {id}: {count} records applied");
         } else {
             answer.refuse(
@@ -362,9 +330,106 @@ fn platform(
                 Some(id.clone()),
                 format!(
                     "platform message {id}: nothing applied; {}",
-                    rejected.join("; ")
+                    report.rejected.join("; ")
                 ),
             );
         }
     });
 }
+
+/// The `requests` key of platform message `id`'s report: apart from operators' request ids,
+/// which other senders choose.
+fn platform_key(id: &str) -> String {
+    format!("platform:{id}")
+}
+
+/// Applies platform message `id` (its records as JSON) all or nothing, once, through the store
+/// writer; returns its report and whether it had been applied before (the report is then the
+/// first one, and nothing was done now).
+///
+/// An applied message's report is kept in the store's `requests` table in the transaction that
+/// applies it, so a redelivery (same envelope id) does not apply it again: records are applied
+/// idempotently one by one, but a copy arriving after a later message changed the same
+/// records would put the old values back. A refused message changed nothing and is not kept:
+/// a later copy is checked afresh and applies if what it lacked (say, the enterprise its
+/// vehicles name, sent in another message) has arrived since. The store's `inbox` table,
+/// which keeps the ids of messages received from another daemon's outbox, holds no report to
+/// answer with, hence `requests`.
+async fn settle_platform(
+    store: &Store,
+    writer: &Writer,
+    catalog: Option<Arc<ParameterCatalog>>,
+    id: &str,
+    values: Vec<serde_json::Value>,
+    now_ms: i64,
+) -> (PlatformReport, bool) {
+    let key = platform_key(id);
+    match store
+        .snapshot()
+        .and_then(|s| s.request_answer_as::<PlatformReport>(&key))
+    {
+        Ok(Some(first)) => return (first, true),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("platform message {id}: {e}; looked up again in the write"),
+    }
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        match Record::from_json(value) {
+            Ok(r) => records.push(r),
+            Err(errors) => rejected.extend(
+                errors
+                    .into_iter()
+                    .map(|e| format!("record {}: {}: {}", i + 1, e.field, e.reason)),
+            ),
+        }
+    }
+    let report = PlatformReport {
+        message: id.to_owned(),
+        applied: false,
+        records: (records.len() + rejected.len()) as u64,
+        rejected,
+    };
+    if !report.rejected.is_empty() {
+        return (report, false);
+    }
+    let mut options = ApplyOptions::new("platform", now_ms);
+    if let Some(c) = catalog {
+        options = options.with_catalog(c);
+    }
+    options.source = format!("bus message {id}");
+    let batch = PlatformBatch::new(&records, &options);
+    let unapplied = report.clone();
+    let written = writer
+        .write(move |tx| {
+            if let Some(first) = tx.read().request_answer_as::<PlatformReport>(&key)? {
+                return Ok((first, true));
+            }
+            let import = batch.apply(tx)?;
+            let report = PlatformReport {
+                applied: import.applied,
+                rejected: import.rejected.iter().map(ToString::to_string).collect(),
+                ..unapplied.clone()
+            };
+            if report.applied {
+                let stored = StoredReply {
+                    at_ms: now_ms,
+                    reply: serde_json::to_value(&report).unwrap_or_default(),
+                };
+                tx.request_answered(&key, &stored)?;
+            }
+            Ok::<_, StoreError>((report, false))
+        })
+        .await;
+    written.unwrap_or_else(|e| {
+        let report = PlatformReport {
+            rejected: vec![format!("the import failed: {e}")],
+            ..report
+        };
+        (report, false)
+    })
+}
+
+#[cfg(test)]
+#[path = "requests_tests.rs"]
+mod tests;
