@@ -1138,3 +1138,7 @@ fn describe_readings(readings: &[Reading]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod engine_tests;
