@@ -107,6 +107,9 @@ pub(crate) struct Daemon {
     pub(crate) site: String,
     pub(crate) topics: Topics,
     pub(crate) store: Store,
+    /// Every write of the daemon goes through it (lanes, alarms, operators' site actions,
+    /// platform records): one durable commit shared by whoever writes at the time.
+    pub(crate) writer: Writer,
     pub(crate) bus: BusClient,
     pub(crate) outbox: crate::bus::Outbox,
     pub(crate) lanes: HashMap<String, Lane>,
@@ -337,6 +340,7 @@ pub async fn run(
         site: site.clone(),
         topics,
         store,
+        writer,
         bus,
         outbox,
         lanes,

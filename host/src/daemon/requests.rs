@@ -3,6 +3,11 @@
 //! Anything that takes time (a store write, a long query, a device command) runs in a task of
 //! its own, so the router goes on at once. Bad input is refused on `kakou/{site}/rejected`
 //! with the message id and the reason, and an alarm.
+//!
+//! What a request changes goes through the daemon's store writer, with the request's answer in
+//! the same transaction (the store's `requests` table): a site action or a platform message
+//! sent again under the same envelope id (a resend, a redelivery) acts once, and its copies
+//! get the first answer without another alarm.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,8 +20,8 @@ use crate::bus::payload::{self, Envelope};
 use crate::bus::{AlarmMessage, BusClient, Message, QoS, RejectedMessage, Topics};
 use crate::config::params::ParameterCatalog;
 use crate::device::{DeviceLayer, now_ms};
-use crate::lane::{LaneInput, OperatorReply, OperatorRequest, SiteRequest, apply_site_action};
-use crate::store::{ApplyOptions, Record, Store};
+use crate::lane::{LaneInput, OperatorRequest, SiteAnswer, SiteRequest, answer_site_request};
+use crate::store::{ApplyOptions, PlatformBatch, Record, Store, StoreError, StoredReply, Writer};
 
 /// What a spawned handler needs to answer or refuse.
 #[derive(Clone)]
@@ -37,6 +42,23 @@ impl Answer {
     /// Refuses a message: the reason on `rejected` for its sender, and an alarm.
     fn refuse(&self, topic: &str, request: Option<String>, reason: String) {
         tracing::warn!(%topic, "{reason}");
+        self.reject(topic, request, reason.clone());
+        self.alarms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .raise(AlarmMessage {
+                code: "bus.rejected".into(),
+                lane: None,
+                device: None,
+                passage: None,
+                severity: Severity::Warning,
+                message: reason,
+            });
+    }
+
+    /// Publishes the reason a message was refused on `rejected`, without an alarm: for a copy
+    /// of a request refused before, whose alarm was raised then.
+    fn reject(&self, topic: &str, request: Option<String>, reason: String) {
         let id = format!(
             "{}-rejected",
             request
@@ -49,20 +71,9 @@ impl Answer {
             RejectedMessage {
                 topic: topic.to_owned(),
                 request,
-                reason: reason.clone(),
+                reason,
             },
         );
-        self.alarms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .raise(AlarmMessage {
-                code: "bus.rejected".into(),
-                lane: None,
-                device: None,
-                passage: None,
-                severity: Severity::Warning,
-                message: reason,
-            });
     }
 }
 
@@ -91,6 +102,7 @@ pub(super) fn on_message(d: &mut Daemon, layer: &Arc<DeviceLayer>, m: Message) {
     } else if t == topics.platform("records") {
         platform(
             d.store.clone(),
+            d.writer.clone(),
             d.catalog().map(Arc::new),
             answer.clone(),
             m.topic.clone(),
@@ -102,6 +114,7 @@ pub(super) fn on_message(d: &mut Daemon, layer: &Arc<DeviceLayer>, m: Message) {
     } else if t == topics.control_order() || t == topics.parameter() {
         site_action(
             d.store.clone(),
+            d.writer.clone(),
             d.catalog().unwrap_or_default(),
             answer.clone(),
             m.topic.clone(),
@@ -164,9 +177,13 @@ fn operator(d: &Daemon, topic: &str, payload: &[u8]) -> Result<(), String> {
         })
 }
 
-/// Applies a control-order or parameter action in a task and answers when asked.
+/// Carries out a control-order or parameter action in a task, once per request id
+/// ([`answer_site_request`]), and answers when asked. A copy of a request answered before gets
+/// the first answer; a copy of a refused one is refused again on `rejected` without another
+/// alarm.
 fn site_action(
     store: Store,
+    writer: Writer,
     catalog: ParameterCatalog,
     answer: Answer,
     topic: String,
@@ -177,33 +194,28 @@ fn site_action(
         return Err(format!("message {} on {topic}: `operator` is empty", m.id));
     }
     tokio::spawn(async move {
-        let (id, body) = (m.id.clone(), m.body.clone());
-        let result = tokio::task::spawn_blocking(move || {
-            apply_site_action(&store, &catalog, &body.operator, &body.action, now_ms())
-        })
-        .await;
-        let result = match result {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("the action failed: {e}")),
-        };
+        let id = m.id.clone();
+        let SiteAnswer { reply, repeat } =
+            answer_site_request(&store, &writer, &catalog, &id, &m.body, now_ms()).await;
         if let Some(reply_to) = &m.body.reply_to {
-            let reply = OperatorReply {
-                request: id.clone(),
-                ok: result.is_ok(),
-                message: match &result {
-                    Ok(text) => text.clone(),
-                    Err(e) => e.clone(),
-                },
-                passage: None,
-            };
-            answer.publish(reply_to, format!("{id}-reply"), reply);
+            answer.publish(reply_to, format!("{id}-reply"), reply.clone());
         }
-        match result {
-            Ok(text) => tracing::info!("{}: {text}", m.body.operator),
-            Err(e) => answer.refuse(
+        let operator = &m.body.operator;
+        match (reply.ok, repeat) {
+            (true, false) => tracing::info!("{operator}: {}", reply.message),
+            (true, true) => tracing::info!(
+                "{operator}: request {id} was carried out before: {}",
+                reply.message
+            ),
+            (false, false) => answer.refuse(
                 &topic,
                 Some(id.clone()),
-                format!("message {id} on {topic}: {e}"),
+                format!("message {id} on {topic}: {}", reply.message),
+            ),
+            (false, true) => answer.reject(
+                &topic,
+                Some(id.clone()),
+                format!("message {id} on {topic}: {}", reply.message),
             ),
         }
     });
@@ -283,10 +295,12 @@ fn command(
     Ok(())
 }
 
-/// Applies a platform message all or nothing in a task and publishes what became of it.
-/// With a catalogue (a site whose lanes decide), parameter records are checked against it.
+/// Applies a platform message all or nothing in a task ([`settle_platform`]) and publishes
+/// what became of it. With a catalogue (a site whose lanes decide), parameter records are
+/// checked against it.
 fn platform(
     store: Store,
+    writer: Writer,
     catalog: Option<Arc<ParameterCatalog>>,
     answer: Answer,
     topic: String,
@@ -298,52 +312,17 @@ fn platform(
             Err(e) => return answer.refuse(&topic, envelope_id(&payload), e.to_string()),
         };
         let id = m.id.clone();
-        let mut records = Vec::new();
-        let mut rejected = Vec::new();
-        for (i, value) in m.body.records.into_iter().enumerate() {
-            match Record::from_json(value) {
-                Ok(r) => records.push(r),
-                Err(errors) => rejected.extend(
-                    errors
-                        .into_iter()
-                        .map(|e| format!("record {}: {}: {}", i + 1, e.field, e.reason)),
-                ),
-            }
-        }
-        let count = (records.len() + rejected.len()) as u64;
-        let mut applied = false;
-        if rejected.is_empty() {
-            let source = format!("bus message {id}");
-            let result = tokio::task::spawn_blocking(move || {
-                let mut options = ApplyOptions::new("platform", now_ms());
-                if let Some(c) = catalog {
-                    options = options.with_catalog(c);
-                }
-                options.source = source;
-                store.apply_platform_records(&records, &options)
-            })
-            .await;
-            match result {
-                Ok(Ok(report)) => {
-                    rejected.extend(report.rejected.iter().map(ToString::to_string));
-                    applied = report.applied;
-                }
-                Ok(Err(e)) => rejected.push(e.to_string()),
-                Err(e) => rejected.push(format!("the import failed: {e}")),
-            }
-        }
-        let report = PlatformReport {
-            message: id.clone(),
-            applied,
-            records: count,
-            rejected: rejected.clone(),
-        };
+        let (report, repeat) =
+            settle_platform(&store, &writer, catalog, &id, m.body.records, now_ms()).await;
         answer.publish(
             &answer.topics.platform("report"),
             format!("{id}-report"),
-            report,
+            report.clone(),
         );
-        if rejected.is_empty() {
+        let count = report.records;
+        if repeat {
+            tracing::info!("platform message {id}: applied before; its report sent again");
+        } else if report.rejected.is_empty() {
             tracing::info!("platform message {id}: {count} records applied");
         } else {
             answer.refuse(
@@ -351,9 +330,106 @@ fn platform(
                 Some(id.clone()),
                 format!(
                     "platform message {id}: nothing applied; {}",
-                    rejected.join("; ")
+                    report.rejected.join("; ")
                 ),
             );
         }
     });
 }
+
+/// The `requests` key of platform message `id`'s report: apart from operators' request ids,
+/// which other senders choose.
+fn platform_key(id: &str) -> String {
+    format!("platform:{id}")
+}
+
+/// Applies platform message `id` (its records as JSON) all or nothing, once, through the store
+/// writer; returns its report and whether it had been applied before (the report is then the
+/// first one, and nothing was done now).
+///
+/// An applied message's report is kept in the store's `requests` table in the transaction that
+/// applies it, so a redelivery (same envelope id) does not apply it again: records are applied
+/// idempotently one by one, but a copy arriving after a later message changed the same
+/// records would put the old values back. A refused message changed nothing and is not kept:
+/// a later copy is checked afresh and applies if what it lacked (say, the enterprise its
+/// vehicles name, sent in another message) has arrived since. The store's `inbox` table,
+/// which keeps the ids of messages received from another daemon's outbox, holds no report to
+/// answer with, hence `requests`.
+async fn settle_platform(
+    store: &Store,
+    writer: &Writer,
+    catalog: Option<Arc<ParameterCatalog>>,
+    id: &str,
+    values: Vec<serde_json::Value>,
+    now_ms: i64,
+) -> (PlatformReport, bool) {
+    let key = platform_key(id);
+    match store
+        .snapshot()
+        .and_then(|s| s.request_answer_as::<PlatformReport>(&key))
+    {
+        Ok(Some(first)) => return (first, true),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("platform message {id}: {e}; looked up again in the write"),
+    }
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for (i, value) in values.into_iter().enumerate() {
+        match Record::from_json(value) {
+            Ok(r) => records.push(r),
+            Err(errors) => rejected.extend(
+                errors
+                    .into_iter()
+                    .map(|e| format!("record {}: {}: {}", i + 1, e.field, e.reason)),
+            ),
+        }
+    }
+    let report = PlatformReport {
+        message: id.to_owned(),
+        applied: false,
+        records: (records.len() + rejected.len()) as u64,
+        rejected,
+    };
+    if !report.rejected.is_empty() {
+        return (report, false);
+    }
+    let mut options = ApplyOptions::new("platform", now_ms);
+    if let Some(c) = catalog {
+        options = options.with_catalog(c);
+    }
+    options.source = format!("bus message {id}");
+    let batch = PlatformBatch::new(&records, &options);
+    let unapplied = report.clone();
+    let written = writer
+        .write(move |tx| {
+            if let Some(first) = tx.read().request_answer_as::<PlatformReport>(&key)? {
+                return Ok((first, true));
+            }
+            let import = batch.apply(tx)?;
+            let report = PlatformReport {
+                applied: import.applied,
+                rejected: import.rejected.iter().map(ToString::to_string).collect(),
+                ..unapplied.clone()
+            };
+            if report.applied {
+                let stored = StoredReply {
+                    at_ms: now_ms,
+                    reply: serde_json::to_value(&report).unwrap_or_default(),
+                };
+                tx.request_answered(&key, &stored)?;
+            }
+            Ok::<_, StoreError>((report, false))
+        })
+        .await;
+    written.unwrap_or_else(|e| {
+        let report = PlatformReport {
+            rejected: vec![format!("the import failed: {e}")],
+            ..report
+        };
+        (report, false)
+    })
+}
+
+#[cfg(test)]
+#[path = "requests_tests.rs"]
+mod tests;

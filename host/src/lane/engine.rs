@@ -1148,3 +1148,7 @@ fn describe_readings(readings: &[Reading]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod engine_tests;

@@ -1,12 +1,14 @@
 //! The lane engine: what a customs gate is for. For every truck it collects the readings into
 //! a passage ([`assembly`]), has the site's rule set decide ([`ruleset`]), records the passage
 //! in the store with its outbox message in one transaction, acts on the barrier, and takes the
-//! operators' actions on waiting passages ([`OperatorAction`]).
+//! operators' actions on waiting passages ([`OperatorAction`]) and on the whole site
+//! ([`SiteAction`]: control orders, parameters).
 //!
-//! It owns passage assembly, decisions and the operations on passages. It does not open
-//! devices (it gets readings and a barrier command channel), does not talk MQTT (the daemon
-//! publishes its [`LaneEvent`]s and feeds it operator messages), and writes only passages, their
-//! outbox messages and audit entries to the store.
+//! It owns passage assembly, decisions, the operations on passages and the site actions. It
+//! does not open devices (it gets readings and a barrier command channel), does not talk MQTT
+//! (the daemon publishes its [`LaneEvent`]s and feeds it operator messages), and writes only
+//! passages, their outbox messages, audit entries, operators' control orders and parameter
+//! values, and the answers to operators' requests to the store.
 
 pub mod assembly;
 mod engine;
@@ -16,8 +18,9 @@ pub mod ruleset;
 
 pub use engine::{Lane, LaneContext, LaneEvent, LaneInput, LaneSettings, spawn_lane};
 pub use ops::{
-    ControlOrderError, KeyedError, OperatorAction, OperatorReply, OperatorRequest, SiteAction,
-    SiteRequest, apply_site_action, check_control_order, validate_keyed,
+    CheckedSiteAction, ControlOrderError, KeyedError, OperatorAction, OperatorReply,
+    OperatorRequest, SiteAction, SiteAnswer, SiteRequest, answer_site_request, apply_site_action,
+    check_control_order, check_site_action, validate_keyed,
 };
 pub use ruleset::{Decision, RuleSet, RuleSetError, lane_parameters, site_catalog};
 

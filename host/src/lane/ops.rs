@@ -3,6 +3,10 @@
 //! a decision, mark an inspection, backfill after a congested release, write off a two-plate
 //! vehicle. Every one is recorded on the passage and in the audit log (who, when, what, before
 //! and after).
+//!
+//! Also the site-wide actions (control orders, parameters: [`SiteAction`]): checked before
+//! anything is written, then carried out once per request id with their answer
+//! ([`answer_site_request`]).
 
 use kakou_plugin_sdk::model::{
     ControlOrder, Direction, Outcome, Reading, ReadingValue, SubjectKind,
@@ -11,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::params::{Normalised, ParameterCatalog};
 use crate::store::platform::{self, IdentifierError};
-use crate::store::{AuditEntry, ControlOrderRecord, PassageRecord, Store, WriteTx};
+use crate::store::{
+    AuditEntry, ControlOrderRecord, PassageRecord, Store, StoreError, StoredReply, WriteTx, Writer,
+};
 
 /// What an operator does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -410,13 +416,99 @@ pub fn check_control_order(
     Ok(order)
 }
 
-/// Carries out a site action in one store transaction with its audit entry; returns what was
-/// done.
-///
-/// The action is checked first, against `catalog` (the site's parameter catalogue, see
-/// [`super::RuleSet::catalog`]) for a parameter and by [`check_control_order`] for an order: a
-/// refused action writes nothing, not even an audit entry. What is stored is the normalised
-/// form (a parameter's canonical value, an order's normalised subject).
+/// A site action that passed its checks, in the form it is written: an order with its subject
+/// normalised, a parameter with its canonical value. What [`check_site_action`] gives and
+/// [`CheckedSiteAction::write`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckedSiteAction {
+    /// Put this order in force.
+    ControlOrder(ControlOrder),
+    /// Revoke an order.
+    Revoke {
+        /// Order id.
+        order_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// Set a parameter.
+    SetParameter {
+        /// The parameter as the store keeps it.
+        parameter: Normalised,
+        /// The value as given, for the answer.
+        given: String,
+        /// Why.
+        reason: Option<String>,
+    },
+}
+
+/// Checks a site action as of `now_ms`: a parameter against `catalog` (the site's parameter
+/// catalogue, see [`super::RuleSet::catalog`]), an order by [`check_control_order`]. Reads
+/// nothing, so it runs before the write, off the store writer's thread; a refused action is
+/// never written, not even as an audit entry.
+pub fn check_site_action(
+    catalog: &ParameterCatalog,
+    action: &SiteAction,
+    now_ms: i64,
+) -> Result<CheckedSiteAction, super::LaneError> {
+    Ok(match action {
+        SiteAction::ControlOrder { order } => {
+            CheckedSiteAction::ControlOrder(check_control_order(order, now_ms)?)
+        }
+        SiteAction::Revoke { order_id, reason } => CheckedSiteAction::Revoke {
+            order_id: order_id.clone(),
+            reason: reason.clone(),
+        },
+        SiteAction::SetParameter {
+            name,
+            value,
+            reason,
+        } => CheckedSiteAction::SetParameter {
+            parameter: catalog.validate(name, value)?,
+            given: value.clone(),
+            reason: reason.clone(),
+        },
+    })
+}
+
+impl CheckedSiteAction {
+    /// Writes the action and its audit entry in `tx`; returns what was done. Depends only on
+    /// its arguments and the store's contents, so a store writer job may run it again on a
+    /// fresh transaction.
+    pub fn write(
+        &self,
+        tx: &mut WriteTx,
+        operator: &str,
+        now_ms: i64,
+    ) -> Result<String, super::LaneError> {
+        match self {
+            CheckedSiteAction::ControlOrder(order) => {
+                put_order(tx, operator, order.clone(), now_ms)
+            }
+            CheckedSiteAction::Revoke {
+                order_id: id,
+                reason,
+            } => {
+                if tx.revoke_control_order(id, operator, now_ms)? {
+                    Ok(format!("control order {id} revoked: {reason}"))
+                } else {
+                    Ok(format!(
+                        "control order {id}: nothing to revoke (unknown, or revoked before)"
+                    ))
+                }
+            }
+            CheckedSiteAction::SetParameter {
+                parameter,
+                given,
+                reason,
+            } => set_parameter(tx, operator, parameter, given, reason.as_deref(), now_ms),
+        }
+    }
+}
+
+/// Checks and carries out a site action in one transaction of its own on `store`, with its
+/// audit entry; returns what was done. For callers without a store writer (tools working on
+/// a store file, tests); the daemon answers requests with [`answer_site_request`], which
+/// also acts once per request id.
 pub fn apply_site_action(
     store: &Store,
     catalog: &ParameterCatalog,
@@ -424,32 +516,117 @@ pub fn apply_site_action(
     action: &SiteAction,
     now_ms: i64,
 ) -> Result<String, super::LaneError> {
-    match action {
-        SiteAction::ControlOrder { order } => {
-            let order = check_control_order(order, now_ms)?;
-            store.write(|tx| put_order(tx, operator, order, now_ms))
+    let checked = check_site_action(catalog, action, now_ms)?;
+    store.write(|tx| checked.write(tx, operator, now_ms))
+}
+
+/// What became of a site request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteAnswer {
+    /// The answer: for a request answered before, the first one.
+    pub reply: OperatorReply,
+    /// The request was answered before, and nothing was done now.
+    pub repeat: bool,
+}
+
+/// Carries out site request `id` once, through the store writer, and answers it.
+///
+/// The action, its audit entry and its answer (in the store's `requests` table) are written
+/// in one transaction, so however often the request arrives (the CLI sends it again every
+/// 5 s until it is answered; the broker may deliver a copy twice) it acts once, a crash
+/// cannot apply it without remembering it, and every copy gets the first answer. A refused
+/// request is remembered too: its copies are refused for the same reason even if the
+/// catalogue or the clock has moved since. A store failure is not: nothing was done, and the
+/// next copy tries again.
+///
+/// The check runs first, outside the writer; the job given to the writer looks the id up
+/// again in its own transaction, so two copies handled at once still act once.
+pub async fn answer_site_request(
+    store: &Store,
+    writer: &Writer,
+    catalog: &ParameterCatalog,
+    id: &str,
+    request: &SiteRequest,
+    now_ms: i64,
+) -> SiteAnswer {
+    // The usual copy, the CLI's resend of a request answered long ago: no writer job.
+    match store
+        .snapshot()
+        .and_then(|s| s.request_answer_as::<OperatorReply>(id))
+    {
+        Ok(Some(reply)) => {
+            return SiteAnswer {
+                reply,
+                repeat: true,
+            };
         }
-        SiteAction::Revoke {
-            order_id: id,
-            reason,
-        } => store.write(|tx| {
-            if tx.revoke_control_order(id, operator, now_ms)? {
-                Ok(format!("control order {id} revoked: {reason}"))
-            } else {
-                Ok(format!(
-                    "control order {id}: nothing to revoke (unknown, or revoked before)"
-                ))
-            }
-        }),
-        SiteAction::SetParameter {
-            name,
-            value,
-            reason,
-        } => {
-            let p = catalog.validate(name, value)?;
-            store.write(|tx| set_parameter(tx, operator, &p, value, reason.as_deref(), now_ms))
-        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("site request {id}: {e}; looked up again in the write"),
     }
+    let answer = |ok: bool, message: String| OperatorReply {
+        request: id.to_owned(),
+        ok,
+        message,
+        passage: None,
+    };
+    let (key, operator) = (id.to_owned(), request.operator.clone());
+    let written = match check_site_action(catalog, &request.action, now_ms) {
+        Ok(checked) => {
+            let done = answer(true, String::new());
+            writer
+                .write(move |tx| {
+                    if let Some(first) = tx.read().request_answer_as::<OperatorReply>(&key)? {
+                        return Ok((first, true));
+                    }
+                    let reply = OperatorReply {
+                        message: checked.write(tx, &operator, now_ms)?,
+                        ..done.clone()
+                    };
+                    remember(tx, &key, &reply, now_ms)?;
+                    Ok::<_, super::LaneError>((reply, false))
+                })
+                .await
+        }
+        Err(refusal) => {
+            let refused = answer(false, refusal.to_string());
+            let reply = refused.clone();
+            let kept = writer
+                .write(move |tx| {
+                    if let Some(first) = tx.read().request_answer_as::<OperatorReply>(&key)? {
+                        return Ok((first, true));
+                    }
+                    remember(tx, &key, &reply, now_ms)?;
+                    Ok::<_, super::LaneError>((reply.clone(), false))
+                })
+                .await;
+            // Refused all the same when the refusal cannot be kept: a copy is checked again.
+            kept.or_else(|e| {
+                tracing::error!("site request {id}: the refusal was not kept: {e}");
+                Ok((refused, false))
+            })
+        }
+    };
+    match written {
+        Ok((reply, repeat)) => SiteAnswer { reply, repeat },
+        Err(e) => SiteAnswer {
+            reply: answer(false, format!("nothing was done: {e}")),
+            repeat: false,
+        },
+    }
+}
+
+/// Keeps `reply` as the answer to request `id`, in the transaction that acted on it.
+fn remember(
+    tx: &mut WriteTx,
+    id: &str,
+    reply: &OperatorReply,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let stored = StoredReply {
+        at_ms: now_ms,
+        reply: serde_json::to_value(reply).unwrap_or_default(),
+    };
+    tx.request_answered(id, &stored).map(drop)
 }
 
 fn put_order(

@@ -1,6 +1,6 @@
 //! Site actions checked before they are written (a refused one writes nothing, in a real redb
-//! file), control-order subjects, keyed readings, and the shipped parameters against the
-//! catalogue.
+//! file), carried out once per request id through a real store writer, control-order
+//! subjects, keyed readings, and the shipped parameters against the catalogue.
 
 use std::path::Path;
 
@@ -231,6 +231,98 @@ fn an_accepted_site_action_is_stored_normalised_and_audited() {
         audit,
         ["parameter.set", "parameter.set", "control-order.create"]
     );
+}
+
+fn request(action: SiteAction) -> SiteRequest {
+    SiteRequest {
+        operator: "O-17".into(),
+        action,
+        reply_to: None,
+    }
+}
+
+#[tokio::test]
+async fn a_site_request_sent_again_acts_once_and_gets_its_first_answer() {
+    let (_d, s) = store();
+    let w = Writer::spawn(s.clone()).expect("writer");
+    let c = catalog();
+    let on = request(set("lane.L01.congestion", "on"));
+    let first = answer_site_request(&s, &w, &c, "cli-1", &on, NOW).await;
+    assert!(!first.repeat);
+    assert!(first.reply.ok, "{}", first.reply.message);
+    assert_eq!(first.reply.request, "cli-1");
+    assert_eq!(
+        first.reply.message,
+        "parameter lane.L01.congestion = \"true\" (version 1, given as \"on\")"
+    );
+    // The resend, later: the first answer, nothing done.
+    let again = answer_site_request(&s, &w, &c, "cli-1", &on, NOW + HOUR).await;
+    assert!(again.repeat);
+    assert_eq!(again.reply, first.reply);
+    assert_eq!(written(&s), (1, 0, 1));
+    // The same action under another id is another request.
+    let other = answer_site_request(&s, &w, &c, "cli-2", &on, NOW + HOUR).await;
+    assert!(!other.repeat);
+    assert_eq!(
+        other.reply.message,
+        "parameter lane.L01.congestion is already \"true\", given as \"on\""
+    );
+    let stored = s
+        .snapshot()
+        .expect("snapshot")
+        .request_answer_as::<OperatorReply>("cli-1")
+        .expect("read")
+        .expect("kept");
+    assert_eq!(stored, first.reply);
+}
+
+#[tokio::test]
+async fn copies_of_a_site_request_handled_at_once_act_once() {
+    let (_d, s) = store();
+    let w = Writer::spawn(s.clone()).expect("writer");
+    let c = catalog();
+    let put = request(SiteAction::ControlOrder {
+        order: order(SubjectKind::Vehicle, "粤B12345"),
+    });
+    let (a, b) = tokio::join!(
+        answer_site_request(&s, &w, &c, "cli-1", &put, NOW),
+        answer_site_request(&s, &w, &c, "cli-1", &put, NOW),
+    );
+    assert!(a.reply.ok, "{}", a.reply.message);
+    assert_eq!(a.reply, b.reply);
+    assert_eq!(
+        [a.repeat, b.repeat].iter().filter(|r| !**r).count(),
+        1,
+        "one copy acted: {a:?} {b:?}"
+    );
+    assert_eq!(written(&s), (0, 1, 1), "one order, one audit entry");
+}
+
+#[tokio::test]
+async fn a_refused_site_request_is_refused_again_with_its_first_reason() {
+    let (_d, s) = store();
+    let w = Writer::spawn(s.clone()).expect("writer");
+    let l02 = request(set("lane.L02.cargo", "bulk"));
+    let first = answer_site_request(&s, &w, &catalog(), "cli-1", &l02, NOW).await;
+    assert!(!first.reply.ok && !first.repeat);
+    assert!(
+        first
+            .reply
+            .message
+            .starts_with("unknown parameter `lane.L02.cargo`"),
+        "{}",
+        first.reply.message
+    );
+    // Lane L02 has been added to the site since; the copy is still the request refused.
+    let now_known = site_catalog(&region("cn-baseline"), &["L01", "L02"]);
+    let again = answer_site_request(&s, &w, &now_known, "cli-1", &l02, NOW).await;
+    assert!(again.repeat);
+    assert_eq!(again.reply, first.reply);
+    assert_eq!(written(&s), (0, 0, 0));
+    // Sent anew (another id), it is carried out.
+    let anew = answer_site_request(&s, &w, &now_known, "cli-2", &l02, NOW).await;
+    assert!(anew.reply.ok, "{}", anew.reply.message);
+    assert_eq!(written(&s), (1, 0, 1));
 }
 
 #[test]

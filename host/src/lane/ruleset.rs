@@ -4,6 +4,9 @@
 //! kept from all of them, and the passage records which plugins (and versions) decided. A
 //! plugin that traps, times out or declines costs its own verdict only: the passage goes to
 //! manual processing with an alarm naming it.
+//!
+//! Unit tests compose rules written in Rust (`RuleSet::native`, test builds only) through the
+//! same composition, so the lane engine's tests need no wasm component.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -18,7 +21,7 @@ use kakou_plugin_sdk::model::{
 use crate::config::params::{DeclaredBy, ParamType, ParameterCatalog, ParameterSpec};
 use crate::config::region::RuleSetManifest;
 use crate::diag::SourceError;
-use crate::plugin::{LoadError, LoadOptions, PreparedPassage, RulesPlugin, Runtime};
+use crate::plugin::{CallError, LoadError, LoadOptions, PreparedPassage, RulesPlugin, Runtime};
 use crate::store::{PluginVersion, StoreLookups};
 
 /// Why a rule set could not be loaded.
@@ -57,6 +60,9 @@ pub enum RuleSetError {
 pub struct RuleSet {
     manifest: Arc<RuleSetManifest>,
     plugins: Vec<RulesPlugin>,
+    /// Rules written in Rust, judged after the plugins ([`RuleSet::native`]).
+    #[cfg(test)]
+    native: Vec<native::NativeRule>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -119,6 +125,8 @@ impl RuleSet {
         Ok(RuleSet {
             manifest: Arc::new(manifest),
             plugins,
+            #[cfg(test)]
+            native: Vec::new(),
         })
     }
 
@@ -139,13 +147,26 @@ impl RuleSet {
 
     /// Its plugins as `name@version`.
     pub fn decided_by(&self) -> Vec<PluginVersion> {
+        self.members().map(|m| m.version()).collect()
+    }
+
+    /// Everything that judges a passage, in composition order: the plugins (then, in test
+    /// builds, the native rules).
+    fn members(&self) -> impl Iterator<Item = Member<'_>> {
         self.plugins
             .iter()
-            .map(|p| {
-                let m = p.manifest();
-                PluginVersion::new(m.name.clone(), m.version.to_string())
-            })
-            .collect()
+            .map(Member::Plugin)
+            .chain(self.native_members())
+    }
+
+    #[cfg(test)]
+    fn native_members(&self) -> impl Iterator<Item = Member<'_>> {
+        self.native.iter().map(Member::Native)
+    }
+
+    #[cfg(not(test))]
+    fn native_members(&self) -> impl Iterator<Item = Member<'_>> {
+        std::iter::empty()
     }
 
     /// Evaluates a passage with every plugin; the most severe outcome wins. The passage is
@@ -153,15 +174,15 @@ impl RuleSet {
     pub fn evaluate(&self, passage: &Passage, lookups: Arc<dyn Lookups + Send + Sync>) -> Decision {
         let prepared = PreparedPassage::new(passage);
         let mut verdict = Verdict::default();
-        for p in &self.plugins {
-            match p.evaluate_prepared(&prepared, Some(lookups.clone())) {
+        for m in self.members() {
+            match m.judge(&prepared, passage, &lookups) {
                 Ok(v) => {
                     verdict.outcome = verdict.outcome.max(v.outcome);
                     verdict.checks.extend(v.checks);
                     verdict.alarms.extend(v.alarms);
                 }
                 Err(e) => {
-                    let name = p.manifest().name.clone();
+                    let name = m.version().name;
                     tracing::warn!(passage = %passage.id, "rules {name}: {e}");
                     verdict.check(
                         Check::new(
@@ -202,6 +223,41 @@ impl RuleSet {
             defaults: Arc::new(self.manifest.parameters.clone()),
             overrides: BTreeMap::new(),
             parameters_as_of: None,
+        }
+    }
+}
+
+/// One member of a rule set as the composition sees it: what it is called and its verdict.
+enum Member<'a> {
+    Plugin(&'a RulesPlugin),
+    #[cfg(test)]
+    Native(&'a native::NativeRule),
+}
+
+impl Member<'_> {
+    fn version(&self) -> PluginVersion {
+        match self {
+            Member::Plugin(p) => {
+                let m = p.manifest();
+                PluginVersion::new(m.name.clone(), m.version.to_string())
+            }
+            #[cfg(test)]
+            Member::Native(r) => r.version(),
+        }
+    }
+
+    /// Plugins judge the converted passage; native rules (test builds) the passage itself.
+    #[cfg_attr(not(test), allow(unused_variables))]
+    fn judge(
+        &self,
+        prepared: &PreparedPassage,
+        passage: &Passage,
+        lookups: &Arc<dyn Lookups + Send + Sync>,
+    ) -> Result<Verdict, CallError> {
+        match self {
+            Member::Plugin(p) => p.evaluate_prepared(prepared, Some(lookups.clone())),
+            #[cfg(test)]
+            Member::Native(r) => r.judge(passage, lookups.as_ref()),
         }
     }
 }
@@ -308,5 +364,182 @@ impl Lookups for Layered {
     }
     fn log(&self, level: Level, message: &str) {
         self.store.log(level, message);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod native {
+    //! Rules written in Rust, for unit tests that drive the lane engine with a rule set and no
+    //! wasm component. They are judged by the same composition as plugins, and fail the way a
+    //! plugin's call does: a declined passage (`Err`) as [`CallErrorKind::Refused`], a panic as
+    //! [`CallErrorKind::Trap`], each costing that rule's verdict only.
+
+    use std::collections::BTreeMap;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::Arc;
+
+    use kakou_plugin_sdk::Lookups;
+    use kakou_plugin_sdk::model::{Passage, Verdict};
+
+    use super::RuleSet;
+    use crate::config::region::RuleSetManifest;
+    use crate::plugin::{CallError, CallErrorKind};
+    use crate::store::PluginVersion;
+
+    /// What a rule decides: the SDK's [`Rules::evaluate`](kakou_plugin_sdk::Rules::evaluate)
+    /// as a closure.
+    type Judge = dyn Fn(&Passage, &dyn Lookups) -> Result<Verdict, String> + Send + Sync;
+
+    /// One rule written in Rust, named like a plugin (`name@test`).
+    #[derive(Clone)]
+    pub(crate) struct NativeRule {
+        name: String,
+        judge: Arc<Judge>,
+    }
+
+    impl NativeRule {
+        /// A rule called `name` deciding with `judge`.
+        pub(crate) fn new(
+            name: &str,
+            judge: impl Fn(&Passage, &dyn Lookups) -> Result<Verdict, String> + Send + Sync + 'static,
+        ) -> Self {
+            NativeRule {
+                name: name.to_owned(),
+                judge: Arc::new(judge),
+            }
+        }
+
+        pub(super) fn version(&self) -> PluginVersion {
+            PluginVersion::new(self.name.clone(), "test")
+        }
+
+        pub(super) fn judge(
+            &self,
+            passage: &Passage,
+            lookups: &dyn Lookups,
+        ) -> Result<Verdict, CallError> {
+            let fail = |kind| CallError {
+                plugin: format!("{}@test", self.name),
+                kind,
+            };
+            match catch_unwind(AssertUnwindSafe(|| (self.judge)(passage, lookups))) {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(message)) => Err(fail(CallErrorKind::Refused(message))),
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic without a message".to_owned());
+                    Err(fail(CallErrorKind::Trap(message)))
+                }
+            }
+        }
+    }
+
+    impl RuleSet {
+        /// A rule set `name@test` of `rules`, composed in order, with parameter defaults
+        /// `parameters` (the store's parameter library overrides them, as for a region file).
+        pub(crate) fn native(
+            name: &str,
+            parameters: &[(&str, &str)],
+            rules: Vec<NativeRule>,
+        ) -> RuleSet {
+            let manifest = RuleSetManifest {
+                path: format!("<native rule set {name}>").into(),
+                name: name.to_owned(),
+                version: "test".to_owned(),
+                description: "rules written in Rust, for tests".to_owned(),
+                plugins: rules.iter().map(|r| r.name.clone()).collect(),
+                parameters: parameters
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<BTreeMap<_, _>>(),
+                declarations: BTreeMap::new(),
+            };
+            RuleSet {
+                manifest: Arc::new(manifest),
+                plugins: Vec::new(),
+                native: rules,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::native::NativeRule;
+    use super::*;
+    use crate::store::Store;
+
+    fn check(code: &str, result: CheckResult) -> Check {
+        Check::new(code, result, "as the test says")
+    }
+
+    #[test]
+    fn native_rules_are_composed_like_plugins() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("kakou.redb")).expect("open store");
+        // Reads its parameter through the look-ups: the rule set's default.
+        let limit = NativeRule::new("limit", |_: &Passage, host: &dyn Lookups| {
+            let mut v = Verdict::default();
+            let ok = host.parameter("test.limit").as_deref() == Some("5");
+            let result = if ok {
+                CheckResult::Pass
+            } else {
+                CheckResult::Fail
+            };
+            v.check(check("test.limit", result), Outcome::Refuse);
+            Ok(v)
+        });
+        let strict = NativeRule::new("strict", |_: &Passage, _: &dyn Lookups| {
+            let mut v = Verdict::default();
+            v.check(check("test.strict", CheckResult::Fail), Outcome::Inspect);
+            Ok(v)
+        });
+        let picky = NativeRule::new("picky", |_: &Passage, _: &dyn Lookups| {
+            Err("cannot judge this".to_owned())
+        });
+        let rs = RuleSet::native("t", &[("test.limit", "5")], vec![limit, strict, picky]);
+        assert_eq!(rs.id(), "t@test");
+        let passage = Passage {
+            id: "p-1".into(),
+            ..Default::default()
+        };
+        let lookups = Arc::new(rs.lookups(StoreLookups::new(&store, 0).expect("look-ups")));
+        let d = rs.evaluate(&passage, lookups);
+
+        assert_eq!(d.verdict.outcome, Outcome::Inspect, "the most severe wins");
+        let checks: Vec<(&str, CheckResult)> = d
+            .verdict
+            .checks
+            .iter()
+            .map(|c| (c.code.as_str(), c.result))
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                ("test.limit", CheckResult::Pass),
+                ("test.strict", CheckResult::Fail),
+                ("rules.failed", CheckResult::Unknown),
+            ]
+        );
+        let failed = &d.verdict.checks[2];
+        assert_eq!(failed.subject.as_deref(), Some("picky"));
+        assert_eq!(
+            failed.message,
+            "rule set picky gave no verdict: plugin picky@test: refused: cannot judge this"
+        );
+        let alarms: Vec<&str> = d.verdict.alarms.iter().map(|a| a.code.as_str()).collect();
+        assert_eq!(alarms, ["rules.failed"]);
+        assert_eq!(
+            d.decided_by,
+            [
+                PluginVersion::new("limit", "test"),
+                PluginVersion::new("strict", "test"),
+                PluginVersion::new("picky", "test"),
+            ]
+        );
+        assert_eq!(d.ruleset, "t@test");
     }
 }

@@ -31,7 +31,7 @@
 //! | `outbox` | message id | [`OutboxMessage`] waiting for its acknowledgement |
 //! | `outbox_done` | message id | [`OutboxMessage`] delivered (the last 100,000, with their times) |
 //! | `inbox` | received message id | applied at (ms) |
-//! | `requests` | operator request id | [`StoredReply`]: the first answer, given again to a retry |
+//! | `requests` | operator request id, `platform:`message id | [`StoredReply`]: the first answer (a platform message's report), given again to a retry |
 //! | `audit` | sequence (1, 2, …) | [`AuditEntry`] |
 //! | `audit_by_who` | (who, when_ms, seq) | () |
 //!
@@ -90,7 +90,9 @@ pub use check::{CheckReport, Problem};
 pub use copy::{BackupReport, export_tables, exportable_tables};
 pub use error::StoreError;
 pub use lookups::StoreLookups;
-pub use platform::{ApplyOptions, ImportReport, Origin, Record, RecordKind, Rejection};
+pub use platform::{
+    ApplyOptions, ImportReport, Origin, PlatformBatch, Record, RecordKind, Rejection,
+};
 pub use read::{PassageIndex, Reader, Snapshot, foreign_plate_key, hex_key};
 pub use records::*;
 pub use schema::{OLDEST_SCHEMA, RECORD_TABLES, SCHEMA_VERSION, TABLES};

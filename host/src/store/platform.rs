@@ -1211,15 +1211,21 @@ struct Batch {
     cards: HashMap<String, String>,
 }
 
-impl Store {
-    /// Validates platform records and applies them all in one transaction, or none when any
-    /// is refused. Each record's origin is its position in `records` (source `platform`).
-    /// What the bus calls for a platform feed.
-    pub fn apply_platform_records(
-        &self,
-        records: &[Record],
-        options: &ApplyOptions,
-    ) -> Result<ImportReport, StoreError> {
+/// Platform records checked on their own (fields, and parameter values against the
+/// catalogue when the options give one), ready to be checked against the store and applied
+/// in a transaction ([`PlatformBatch::apply`]). The checks that need no store run once, here,
+/// off the transaction: a store writer job then only does what must see the store.
+pub struct PlatformBatch {
+    checked: Vec<Checked>,
+    rejected: Vec<Rejection>,
+    records: u64,
+    options: ApplyOptions,
+}
+
+impl PlatformBatch {
+    /// `records` as a platform feed gives them: each record's origin is its position in the
+    /// list, under `options.source`.
+    pub fn new(records: &[Record], options: &ApplyOptions) -> Self {
         let located = records
             .iter()
             .enumerate()
@@ -1233,7 +1239,93 @@ impl Store {
                 )
             })
             .collect();
-        self.apply_located(located, Vec::new(), options, &mut |_| {})
+        Self::located(located, Vec::new(), options, &mut |_| {})
+    }
+
+    /// `records` with where each came from, and `rejected`, the lines already refused while
+    /// reading them.
+    pub fn located(
+        records: Vec<(Origin, Record)>,
+        rejected: Vec<Rejection>,
+        options: &ApplyOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Self {
+        let total = records.len() as u64;
+        let unreadable: std::collections::HashSet<(&str, u64)> = rejected
+            .iter()
+            .map(|r| (r.origin.source.as_str(), r.origin.line))
+            .collect();
+        let count = total + unreadable.len() as u64;
+        let mut v = Validator { rejected };
+        let mut checked = Vec::with_capacity(records.len());
+        for (i, (origin, mut record)) in records.into_iter().enumerate() {
+            if i % 1000 == 0 {
+                progress(Progress::Validating(i as u64, total));
+            }
+            let bad = check_fields(&mut record);
+            let clean = bad.is_empty();
+            for (field, reason) in bad {
+                v.reject(&origin, &record, field, reason);
+            }
+            if let (true, Some(catalog), Record::Parameter(p)) =
+                (clean, &options.catalog, &mut record)
+            {
+                match catalog.validate(&p.name, &p.value) {
+                    Ok(n) => p.value = n.value,
+                    Err(e) => v.reject(&origin, &record, e.field(), e.to_string()),
+                }
+            }
+            checked.push(Checked { origin, record });
+        }
+        PlatformBatch {
+            checked,
+            rejected: v.rejected,
+            records: count,
+            options: options.clone(),
+        }
+    }
+
+    /// Checks the records against each other and against the store as `tx` sees it, and
+    /// writes them all with one audit entry, or nothing when any is refused (the report then
+    /// lists why; the transaction is left unchanged, so committing it is harmless). With
+    /// `dry_run` in the options nothing is written either way.
+    ///
+    /// Depends only on the batch and the store's contents, so a store writer job may run it
+    /// again on a fresh transaction.
+    pub fn apply(&self, tx: &mut WriteTx) -> Result<ImportReport, StoreError> {
+        if self.options.dry_run {
+            self.process(&mut DryRun(tx.read()), &mut |_| {})
+        } else {
+            self.process(tx, &mut |_| {})
+        }
+    }
+
+    fn process<T: Target>(
+        &self,
+        target: &mut T,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport, StoreError> {
+        let report = ImportReport {
+            records: self.records,
+            ..Default::default()
+        };
+        let v = Validator {
+            rejected: self.rejected.clone(),
+        };
+        process(target, &self.checked, v, report, &self.options, progress)
+    }
+}
+
+impl Store {
+    /// Validates platform records and applies them all in one transaction, or none when any
+    /// is refused. Each record's origin is its position in `records` (source `platform`).
+    /// The daemon's platform feed uses [`PlatformBatch`] through its store writer instead.
+    pub fn apply_platform_records(
+        &self,
+        records: &[Record],
+        options: &ApplyOptions,
+    ) -> Result<ImportReport, StoreError> {
+        self.apply_batch(&PlatformBatch::new(records, options), &mut |_| {})
     }
 
     /// Reads, validates and applies a file (JSON lines or CSV): `kakou data import`.
@@ -1259,43 +1351,23 @@ impl Store {
         options: &ApplyOptions,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<ImportReport, StoreError> {
-        let total = records.len() as u64;
-        let unreadable: std::collections::HashSet<(&str, u64)> = rejected
-            .iter()
-            .map(|r| (r.origin.source.as_str(), r.origin.line))
-            .collect();
-        let report = ImportReport {
-            records: total + unreadable.len() as u64,
-            ..Default::default()
-        };
-        let mut v = Validator { rejected };
-        // Own checks.
-        let mut checked = Vec::with_capacity(records.len());
-        for (i, (origin, mut record)) in records.into_iter().enumerate() {
-            if i % 1000 == 0 {
-                progress(Progress::Validating(i as u64, total));
-            }
-            let bad = check_fields(&mut record);
-            let clean = bad.is_empty();
-            for (field, reason) in bad {
-                v.reject(&origin, &record, field, reason);
-            }
-            if let (true, Some(catalog), Record::Parameter(p)) =
-                (clean, &options.catalog, &mut record)
-            {
-                match catalog.validate(&p.name, &p.value) {
-                    Ok(n) => p.value = n.value,
-                    Err(e) => v.reject(&origin, &record, e.field(), e.to_string()),
-                }
-            }
-            checked.push(Checked { origin, record });
-        }
-        if options.dry_run {
-            let mut target = DryRun(self.snapshot()?);
-            process(&mut target, &checked, v, report, options, progress)
+        let batch = PlatformBatch::located(records, rejected, options, progress);
+        self.apply_batch(&batch, progress)
+    }
+
+    /// A dry run reads a snapshot (a store opened read-only can be checked); the rest writes
+    /// in a transaction of its own.
+    fn apply_batch(
+        &self,
+        batch: &PlatformBatch,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportReport, StoreError> {
+        if batch.options.dry_run {
+            let snapshot = self.snapshot()?;
+            batch.process(&mut DryRun(snapshot.view()), progress)
         } else {
             // A rejected batch makes no change in the transaction: committing it is harmless.
-            self.write(|tx| process(tx, &checked, v, report, options, progress))
+            self.write(|tx| batch.process(tx, progress))
         }
     }
 }
@@ -1319,9 +1391,10 @@ impl Target for WriteTx {
     }
 }
 
-struct DryRun(super::Snapshot);
+/// Reads through a snapshot or a transaction, writes nothing.
+struct DryRun<'t>(Reader<'t>);
 
-impl Target for DryRun {
+impl Target for DryRun<'_> {
     fn reader(&self) -> Reader<'_> {
         self.0.view()
     }

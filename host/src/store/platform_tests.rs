@@ -607,3 +607,52 @@ fn a_feed_given_the_site_catalogue_refuses_parameters_nothing_reads() {
         .expect("apply");
     assert!(r.applied);
 }
+
+#[test]
+fn a_batch_is_applied_inside_the_callers_transaction_with_its_other_writes() {
+    let (_d, s) = setup();
+    let records = sample::sample_records();
+    let options = ApplyOptions::new("platform", AT);
+    let batch = PlatformBatch::new(&records, &options);
+    let (report, seq) = s
+        .write(|tx| {
+            let report = batch.apply(tx)?;
+            // The caller's own write in the same transaction, as the daemon keeps the report.
+            let seq = tx.audit(AuditEntry {
+                who: "test".into(),
+                when_ms: AT,
+                action: "test.after-import".into(),
+                subject: "batch".into(),
+                before: None,
+                after: None,
+            })?;
+            Ok::<_, StoreError>((report, seq))
+        })
+        .expect("write");
+    assert!(report.applied, "{:#?}", rejected(&report));
+    assert_eq!(report.changed(), records.len() as u64);
+    let audit = s.snapshot().expect("snap").audit(1, 10).expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|a| a.entry.action.as_str()).collect();
+    assert_eq!(actions, ["data.import", "test.after-import"]);
+    assert_eq!(seq, 2);
+
+    // A dry run in a transaction checks against it and writes nothing.
+    let mut dry = ApplyOptions::new("platform", AT);
+    dry.dry_run = true;
+    let changed = [Record::Parameter(PlatformParameter {
+        name: "site.note".into(),
+        value: "x".into(),
+    })];
+    let report = s
+        .write(|tx| PlatformBatch::new(&changed, &dry).apply(tx))
+        .expect("write");
+    assert!(!report.applied && report.rejected.is_empty());
+    assert_eq!(report.changed(), 1);
+    assert!(
+        s.snapshot()
+            .expect("snap")
+            .parameter("site.note")
+            .expect("read")
+            .is_none()
+    );
+}

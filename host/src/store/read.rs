@@ -952,6 +952,21 @@ impl<'t> Reader<'t> {
         }
     }
 
+    /// [`Reader::request_answer`] decoded as the answer type it was stored from (a lane's or a
+    /// site's reply, a platform report); an answer of another shape is reported as corrupt,
+    /// so a caller never takes a request for unanswered because its answer does not decode.
+    pub fn request_answer_as<T: DeserializeOwned>(
+        &self,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.request_answer(id)? {
+            Some(stored) => serde_json::from_value(stored.reply)
+                .map(Some)
+                .map_err(|e| self.corrupt("requests", id, e.to_string())),
+            None => Ok(None),
+        }
+    }
+
     /// When a received message id was applied, if it was.
     pub fn inbox_seen(&self, id: &str) -> Result<Option<i64>, StoreError> {
         let t = self.table(INBOX)?;

@@ -86,7 +86,8 @@ pub(crate) const OUTBOX_DONE: TableDefinition<'static, u64, &[u8]> =
 /// How many delivered messages `outbox_done` keeps (the oldest are dropped as new ones come).
 pub const OUTBOX_HISTORY: u64 = 100_000;
 /// Operators' requests already answered (schema 3): request id → the answer, so a retried or
-/// redelivered request gets the first answer and acts once.
+/// redelivered request gets the first answer and acts once. Platform messages applied are
+/// kept here too, as `platform:<message id>` → their report.
 pub(crate) const REQUESTS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("requests");
 /// Message ids already applied by a receiver → when.
 pub(crate) const INBOX: TableDefinition<'static, &str, i64> = TableDefinition::new("inbox");
