@@ -111,6 +111,7 @@ impl Rig {
             ruleset: RwLock::new(RuleSet::native("test", &[], rules)),
             outbox: Outbox::unpublished(Topics::new(SITE), Confirm::Broker),
             events: events_tx,
+            observe: true,
         });
         let (barrier_tx, barrier) = mpsc::channel(16);
         let (stop, stopped) = watch::channel(false);
