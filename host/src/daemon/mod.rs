@@ -119,6 +119,10 @@ pub(crate) struct Daemon {
     pub(crate) lane_ids: Vec<String>,
     pub(crate) ids: Ids,
     pub(crate) alarms: Arc<std::sync::Mutex<Alarms>>,
+    /// The last retained message per topic (device status), published again on every
+    /// connection: one published while the broker was away was dropped, and a broker that
+    /// restarted without persistence forgot the rest.
+    pub(crate) retained: HashMap<String, Vec<u8>>,
 }
 
 impl Daemon {
@@ -131,8 +135,23 @@ impl Daemon {
         retain: bool,
     ) {
         let bytes = Envelope::new(self.ids.next(), at_ms, body).to_bytes();
+        if retain {
+            self.retained.insert(topic.to_owned(), bytes.clone());
+        }
         if let Err(e) = self.bus.try_publish(topic, bytes, QoS::AtLeastOnce, retain) {
             tracing::debug!("{e}");
+        }
+    }
+
+    /// Publishes every retained message again (see [`Daemon::retained`]).
+    fn republish_retained(&mut self) {
+        for (topic, bytes) in &self.retained {
+            if let Err(e) = self
+                .bus
+                .try_publish(topic, bytes.clone(), QoS::AtLeastOnce, true)
+            {
+                tracing::debug!("{e}");
+            }
         }
     }
 
@@ -348,6 +367,7 @@ pub async fn run(
         lane_ids,
         ids,
         alarms,
+        retained: HashMap::new(),
     };
     loop {
         tokio::select! {
@@ -409,6 +429,7 @@ fn on_link(d: &mut Daemon, link: Link) {
     match link {
         Link::Connected => {
             tracing::info!("bus connected");
+            d.republish_retained();
             d.online("online");
         }
         Link::Disconnected(why) => tracing::warn!("bus disconnected: {why}"),

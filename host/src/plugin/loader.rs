@@ -360,6 +360,9 @@ impl Runtime {
                 format!("{} is not a valid component: {e}", wasm_path.display()),
             )
         })?;
+        if cache == CacheOutcome::Compiled {
+            super::memory::release_freed();
+        }
 
         // Component check.
         let shape = Shape::of(engine, &component);

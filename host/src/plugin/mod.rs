@@ -27,6 +27,7 @@ pub mod fixtures;
 pub mod health;
 pub mod loader;
 pub mod manifest;
+mod memory;
 pub mod package;
 mod pool;
 pub mod rules;

@@ -418,15 +418,25 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
 }
 
+/// Payload bytes as hexadecimal text. Every outbox row is encoded when a passage is
+/// committed and decoded when it is published and when it is delivered, so this goes through
+/// the `hex` crate's slice functions (a table look-up per byte), not its char iterators.
 mod hex_bytes {
+    use std::borrow::Cow;
+
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
+        let mut text = vec![0u8; bytes.len() * 2];
+        hex::encode_to_slice(bytes, &mut text).map_err(serde::ser::Error::custom)?;
+        let text = std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(text)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        hex::decode(text).map_err(serde::de::Error::custom)
+        let text = Cow::<'de, str>::deserialize(d)?;
+        let mut bytes = vec![0u8; text.len() / 2];
+        hex::decode_to_slice(text.as_bytes(), &mut bytes).map_err(serde::de::Error::custom)?;
+        Ok(bytes)
     }
 }
