@@ -87,10 +87,31 @@ pub fn weighed(gross_kg: f64) -> kakou_host::sdk::model::Passage {
 
 /// A free TCP port on loopback (free when asked; tests bind it soon after).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // Below Linux's ephemeral range (32768–60999): a port the kernel handed out for `:0` may
+    // be handed out again, between this call and the daemon's bind, as the local port of
+    // some outgoing connection (a bus client's), and the daemon's listener then fails with
+    // "address in use". Ports are spread by process id and never given twice in a process.
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let start = std::process::id().wrapping_mul(7_919);
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(LOW + start.wrapping_add(n.wrapping_mul(101)) % SPAN)
+            .expect("below 32768");
+        let mut given = GIVEN.lock().unwrap();
+        if given.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 between {LOW} and {}", LOW + SPAN)
 }
 
 /// The Mosquitto broker binary (Debian puts it in /usr/sbin, which is not always on PATH).
