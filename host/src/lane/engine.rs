@@ -501,14 +501,28 @@ impl Worker {
     }
 
     /// The stored first answer to request `id`, if it was answered before.
+    ///
+    /// When that cannot be read, the request is not carried out: acting without knowing
+    /// whether it was acted on could release a second truck.
     fn stored_answer(&self, id: &str) -> Option<OperatorReply> {
-        let stored = self.ctx.store.snapshot().and_then(|s| s.request_answer(id));
+        let stored = self
+            .ctx
+            .store
+            .snapshot()
+            .and_then(|s| s.request_answer_as::<OperatorReply>(id));
         match stored {
-            Ok(Some(s)) => serde_json::from_value(s.reply).ok(),
-            Ok(None) => None,
+            Ok(answer) => answer,
             Err(e) => {
                 tracing::error!(lane = %self.config.id, "cannot read request {id}: {e}");
-                None
+                Some(OperatorReply {
+                    request: id.to_owned(),
+                    ok: false,
+                    message: format!(
+                        "not carried out: cannot tell whether request {id} was carried out \
+                         before ({e}); check the passage with `kakou query` and send a new request"
+                    ),
+                    passage: None,
+                })
             }
         }
     }
