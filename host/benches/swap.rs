@@ -137,10 +137,10 @@ fn main() {
         ),
     ];
     let weight = [
-        (common::plugin(WEIGHT), "weight-check@1.0.0".to_owned()),
+        (common::plugin(WEIGHT), "weight-check@1.1.0".to_owned()),
         (
-            support::versioned(WEIGHT, "1.0.1", "same", |s| s),
-            "weight-check@1.0.1".to_owned(),
+            support::versioned(WEIGHT, "1.1.1", "same", |s| s),
+            "weight-check@1.1.1".to_owned(),
         ),
     ];
     let baseline = common::plugin(CN_BASELINE);

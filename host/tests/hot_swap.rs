@@ -532,7 +532,7 @@ async fn a_rule_set_swap_decides_each_passage_once_with_the_version_in_force() {
         "cn-baseline",
     );
     support::install(&common::plugin(WEIGHT), &plugins, "rules", "weight-check");
-    let weight_101 = support::versioned(WEIGHT, "1.0.1", "same", |s| s);
+    let weight_101 = support::versioned(WEIGHT, "1.1.1", "same", |s| s);
     std::fs::create_dir_all(dir.join("regions")).unwrap();
     let region = dir.join("regions/test.toml");
     std::fs::write(
@@ -596,7 +596,7 @@ async fn a_rule_set_swap_decides_each_passage_once_with_the_version_in_force() {
         |e: &SwapEvent| matches!(e, SwapEvent::RuleSetSwapped { to, .. } if to == "test@2");
     let is_weight_101 = |e: &SwapEvent| {
         matches!(e, SwapEvent::RuleSetSwapped { to_plugins, .. }
-            if to_plugins == &["weight-check@1.0.1".to_owned()])
+            if to_plugins == &["weight-check@1.1.1".to_owned()])
     };
     let mut sent = 0u64;
     let mut phase = 0;
@@ -685,18 +685,18 @@ async fn a_rule_set_swap_decides_each_passage_once_with_the_version_in_force() {
         [
             (
                 s("test@1"),
-                vec![s("cn-baseline@1.0.0"), s("weight-check@1.0.0")]
+                vec![s("cn-baseline@1.0.0"), s("weight-check@1.1.0")]
             ),
-            (s("test@2"), vec![s("weight-check@1.0.0")]),
-            (s("test@2"), vec![s("weight-check@1.0.1")]),
+            (s("test@2"), vec![s("weight-check@1.1.0")]),
+            (s("test@2"), vec![s("weight-check@1.1.1")]),
         ]
     );
     let events: Vec<String> = rig.log.iter().map(|(e, ..)| e.to_string()).collect();
     assert_eq!(
         events,
         [
-            "rule set test@1 [cn-baseline@1.0.0, weight-check@1.0.0] replaced by test@2 [weight-check@1.0.0]",
-            "rule set test@2 [weight-check@1.0.0] replaced by test@2 [weight-check@1.0.1]",
+            "rule set test@1 [cn-baseline@1.0.0, weight-check@1.1.0] replaced by test@2 [weight-check@1.1.0]",
+            "rule set test@2 [weight-check@1.1.0] replaced by test@2 [weight-check@1.1.1]",
         ]
     );
     let _ = lane_stop.send(true);

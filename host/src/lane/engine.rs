@@ -405,6 +405,10 @@ impl Worker {
             passage.attributes.retain(|s| s.key != "congestion-mode");
         }
         set_attribute(&mut passage, "ruleset", &ruleset.id());
+        // What this lane reads from devices, so rules can tell "not read" from "not measured
+        // here" (a category C lane without a scale has no `weight`).
+        let required: Vec<&str> = self.assembler.required().iter().map(|k| k.name()).collect();
+        set_attribute(&mut passage, "required", &required.join(","));
 
         let decision = ruleset.evaluate(&passage, lookups.clone());
         let mut verdict = decision.verdict;

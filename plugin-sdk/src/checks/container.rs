@@ -1,7 +1,7 @@
 //! Container: number valid by its ISO 6346 check digit and covered by an open release document
 //! of an accepted kind. On bulk lanes, the truck's cargo covered the same way.
 
-use crate::model::{CargoKind, Document, DocumentKind, Outcome, Passage, Verdict};
+use crate::model::{CargoKind, Document, DocumentKind, Outcome, Passage, ReadingValue, Verdict};
 use crate::proto::{iso6346, plate};
 use crate::rules::Lookups;
 
@@ -106,12 +106,7 @@ fn no_container(
         return Ok(());
     }
     if let Some(p) = number {
-        p.missing_read(
-            verdict,
-            passage,
-            "container",
-            "no container number was read",
-        );
+        p.missing_read(verdict, passage, "container", &not_read(passage));
     }
     if let Some(p) = document {
         // Release on valid documents: a usable document presented or naming the truck covers
@@ -177,5 +172,34 @@ fn cover(
         );
     } else {
         policy.pass(verdict, subject, format!("open {} {what}", list(&usable)));
+    }
+}
+
+/// Why no container number is in force: none was read, or what was read was refused (the
+/// host keeps a number failing its check digit as a superseded read with a `misread`
+/// attribute), naming the numbers and why, so an operator looks at the box rather than the
+/// camera.
+fn not_read(passage: &Passage) -> String {
+    let refused: Vec<String> = passage
+        .observations
+        .iter()
+        .filter(|o| o.superseded)
+        .filter_map(|o| match &o.reading.value {
+            ReadingValue::Container(c) => o
+                .reading
+                .attributes
+                .iter()
+                .find(|s| s.key == "misread")
+                .map(|why| format!("{} ({})", c.number, why.value)),
+            _ => None,
+        })
+        .collect();
+    if refused.is_empty() {
+        "no container number was read".to_owned()
+    } else {
+        format!(
+            "no valid container number: read and refused {}",
+            refused.join(", ")
+        )
     }
 }

@@ -45,7 +45,7 @@ pub mod vehicle;
 #[cfg(test)]
 mod tests;
 
-pub use policy::{Code, Param, Policy, congestion, describe, outcome_name, run};
+pub use policy::{Code, Param, Policy, congestion, describe, measured_here, outcome_name, run};
 pub use vehicle::{VehicleId, carries};
 
 use crate::model::{Passage, Verdict};

@@ -221,6 +221,16 @@ impl Policy {
     }
 }
 
+/// Whether the passage's lane reads `kind` (`weight`, `container`, …) from its devices: the
+/// host lists them in the passage's `required` attribute. A kind the lane does not read, say
+/// `weight` on a category C lane without a scale, is "not measured here", not "not read".
+/// A passage without the attribute (an older record, a replay) counts every kind as read.
+pub fn measured_here(passage: &Passage, kind: &str) -> bool {
+    passage
+        .attribute("required")
+        .is_none_or(|list| list.split(',').any(|k| k.trim() == kind))
+}
+
 /// Whether the host put the lane in congestion mode (release on valid documents first,
 /// backfill container and plate afterwards; DOMAIN §2.7, exception handling).
 pub fn congestion(passage: &Passage) -> bool {

@@ -418,6 +418,26 @@ fn container_unknown_when_not_read() {
 }
 
 #[test]
+fn a_container_number_read_and_refused_is_named_with_why() {
+    // As the host keeps it: superseded, with the reason in `misread`.
+    let mut p = without(passage(), "container");
+    let mut refused = container("MSKU1234566");
+    refused.superseded = true;
+    refused.reading.attributes.push(Setting::new(
+        "misread",
+        "check digit 6 does not match the computed 5",
+    ));
+    p.observations.push(refused);
+    let v = eval(CONTAINER, &p, &world());
+    assert_eq!(v.outcome, Outcome::Manual, "{v:?}");
+    assert_eq!(
+        message(&v, "container.number"),
+        "no valid container number: read and refused MSKU1234566 (check digit 6 does not \
+         match the computed 5): an operator keys it in"
+    );
+}
+
+#[test]
 fn congestion_releases_on_valid_documents_and_asks_for_backfill() {
     let mut p = congested(without(passage(), "container"));
     p.observations.push(presented("T1"));

@@ -121,7 +121,33 @@ impl Rules for WeightCheck {
             return Ok(verdict);
         };
 
+        let declared_kg = declared(passage, host);
         let Some(weight) = passage.weight().filter(|w| w.stable) else {
+            if !checks::measured_here(passage, "weight") {
+                // A lane without a scale (category C, `weight` not among its required
+                // readings): the cargo is released on its declaration, which must exist.
+                match declared_kg {
+                    Some(kg) => verdict.checks.push(Check::new(
+                        "weight.measured",
+                        CheckResult::Unknown,
+                        format!(
+                            "this lane does not weigh (weight is not among its required \
+                             readings): declared {kg} kg, not compared"
+                        ),
+                    )),
+                    None => {
+                        verdict.check(
+                            Check::new(
+                                "weight.declared",
+                                CheckResult::Unknown,
+                                "no release document declares a cargo weight",
+                            ),
+                            Outcome::Manual,
+                        );
+                    }
+                }
+                return Ok(verdict);
+            }
             verdict.check(
                 Check::new(
                     "weight.measured",
@@ -134,7 +160,7 @@ impl Rules for WeightCheck {
         };
         let gross = weight.kg;
 
-        let Some(declared_kg) = declared(passage, host) else {
+        let Some(declared_kg) = declared_kg else {
             verdict.check(
                 Check::new(
                     "weight.declared",
@@ -194,6 +220,20 @@ impl Rules for WeightCheck {
             if method == Deduction::VehicleAndContainerTare {
                 // A container lane whose boxes were not identified (not read yet, or keyed in
                 // later): their tare is unknown, so the comparison would be wrong.
+                if passage.containers().is_empty()
+                    && passage.lane.cargo == CargoKind::Container
+                    && checks::congestion(passage)
+                {
+                    // Congestion mode releases on documents; the container number is
+                    // backfilled afterwards (the host marks the passage `backfill-needed`).
+                    verdict.checks.push(Check::new(
+                        "weight.tare",
+                        CheckResult::Unknown,
+                        "no container identified, its tare unknown: released in congestion \
+                         mode, weight not compared",
+                    ));
+                    return Ok(verdict);
+                }
                 if passage.containers().is_empty() && passage.lane.cargo == CargoKind::Container {
                     verdict.check(
                         Check::new(
@@ -356,6 +396,65 @@ mod tests {
                 .iter()
                 .any(|c| c.code == "weight.tare" && c.result == CheckResult::Unknown)
         );
+    }
+
+    #[test]
+    fn in_congestion_mode_an_unidentified_container_does_not_hold_the_truck() {
+        let mut p = passage(37_700.0);
+        p.lane.cargo = CargoKind::Container;
+        p.observations
+            .retain(|o| !matches!(o.reading.value, ReadingValue::Container(_)));
+        p.attributes.push(Setting::new("congestion-mode", "true"));
+        let mut d = data();
+        d.documents[0].plate = Some("粤B12345".into());
+        let v = WeightCheck::evaluate(&p, &d.at(0)).unwrap();
+        assert_eq!(v.outcome, Outcome::Release, "{v:?}");
+        let tare = v
+            .checks
+            .iter()
+            .find(|c| c.code == "weight.tare" && c.result == CheckResult::Unknown);
+        assert!(
+            tare.is_some_and(|c| c.message.contains("congestion mode")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_lane_that_does_not_weigh_checks_the_declaration_only() {
+        // Category C without a scale: the host lists what the lane reads, weight not among it.
+        let mut p = passage(0.0);
+        p.observations
+            .retain(|o| !matches!(o.reading.value, ReadingValue::Weight(_)));
+        p.attributes.push(Setting::new("required", "card"));
+        let v = WeightCheck::evaluate(&p, &data().at(0)).unwrap();
+        assert_eq!(v.outcome, Outcome::Release, "{v:?}");
+        assert!(
+            v.checks[0].code == "weight.measured"
+                && v.checks[0].message.contains("declared 20000 kg"),
+            "{v:?}"
+        );
+        // Nothing declared: an operator must see the document.
+        let mut d = data();
+        d.documents[0].declared_kg = None;
+        let v = WeightCheck::evaluate(&p, &d.at(0)).unwrap();
+        assert_eq!(
+            (v.outcome, v.checks[0].code.as_str()),
+            (Outcome::Manual, "weight.declared")
+        );
+        // A lane that weighs and read nothing still asks an operator.
+        p.attributes = vec![Setting::new("required", "card,weight")];
+        let v = WeightCheck::evaluate(&p, &data().at(0)).unwrap();
+        assert_eq!(
+            (v.outcome, v.checks[0].code.as_str()),
+            (Outcome::Manual, "weight.measured")
+        );
+    }
+
+    #[test]
+    fn a_difference_equal_to_the_allowance_is_within_tolerance() {
+        // 37200 expected; allowed ±600 kg: 37800 is exactly at the limit.
+        assert_eq!(outcome(37_800.0, &data()).outcome, Outcome::Release);
+        assert_eq!(outcome(37_800.5, &data()).outcome, Outcome::Inspect);
     }
 
     #[test]
