@@ -18,6 +18,7 @@ use toml::Spanned;
 
 use crate::diag::{SourceError, read_toml};
 use crate::plugin::LoadOptions;
+pub use crate::plugin::manifest::Sends;
 use crate::plugin::signing::PublicKey;
 pub use transport::{FlowControl, Parity, SerialSpec, TransportSpec};
 
@@ -226,7 +227,11 @@ pub struct DeviceConfig {
     pub transport: TransportSpec,
     /// Settings for the driver, over the plugin's defaults.
     pub settings: Vec<Setting>,
-    /// Offline after this long without a byte.
+    /// When the device sends bytes (`sends`), over what its driver declares; `None`: the
+    /// driver's declaration.
+    pub sends: Option<Sends>,
+    /// A device that sends steadily is offline after this long without a byte; one that
+    /// sends on events, when a command or poll gets no byte back within it.
     pub silence_timeout: Duration,
     /// Bytes per second accepted before the excess is dropped (and counted).
     pub max_bytes_per_sec: u32,
@@ -487,6 +492,7 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
                 driver: d.driver,
                 transport,
                 settings,
+                sends: d.sends,
                 silence_timeout: d
                     .silence_timeout_ms
                     .map_or(DEFAULT_SILENCE, Duration::from_millis),
@@ -625,6 +631,7 @@ struct RawDevice {
     transport: Spanned<transport::RawTransport>,
     #[serde(default)]
     config: std::collections::BTreeMap<String, Spanned<toml::Value>>,
+    sends: Option<Sends>,
     silence_timeout_ms: Option<u64>,
     max_bytes_per_sec: Option<u32>,
     #[serde(default)]
