@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 fn site(dir: &Path, lanes: &str) -> SiteManifest {
     common::plugin("plugins/drivers/xk3190");
     let text = format!(
-        "[site]\nid = \"test\"\noffice = \"5201\"\nplugins = \"{}\"\nallow-dev-plugins = true\n\n{lanes}",
+        "[site]\nid = \"test\"\noffice = \"5201\"\nplugins = \"{}\"\nallow-dev-plugins = true\ngateway = true\n\n{lanes}",
         common::root().join("plugins").display()
     );
     let path = dir.join("site.toml");

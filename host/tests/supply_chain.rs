@@ -343,7 +343,7 @@ fn a_site_trusts_the_keys_its_manifest_lists() {
     std::fs::rename(&pkg, plugins.join("drivers/xk3190")).unwrap();
     let manifest = |extra: &str| {
         format!(
-            "[site]\nid = \"s1\"\noffice = \"5201\"\n{extra}\n[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\n"
+            "[site]\nid = \"s1\"\noffice = \"5201\"\n{extra}\ngateway = true\n[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\n"
         )
     };
     let path = site.join("site.toml");
