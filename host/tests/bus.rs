@@ -40,7 +40,7 @@ fn start(dir: &std::path::Path, bus: &str, tag: &str) -> Daemon {
     common::plugin("plugins/drivers/modbus-barrier");
     let site = format!("bus-{tag}-{}", std::process::id());
     let text = format!(
-        "[site]\nid = \"{site}\"\noffice = \"5201\"\nplugins = \"{}\"\nallow-dev-plugins = true\n\n[bus]\n{bus}\n\n\
+        "[site]\nid = \"{site}\"\noffice = \"5201\"\nplugins = \"{}\"\nallow-dev-plugins = true\ngateway = true\n\n[bus]\n{bus}\n\n\
          [[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\ndevices = [\n\
            {{ id = \"scale\", driver = \"xk3190\", transport = {{ serial = \"tty-scale\" }}, config = {{ stable-count = 1 }} }},\n\
            {{ id = \"barrier\", driver = \"modbus-barrier\", transport = {{ serial = \"tty-barrier\" }} }},\n]\n",

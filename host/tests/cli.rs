@@ -346,3 +346,95 @@ fn feed_reproduces_the_documented_examples() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// A site with one scale lane, deciding with the cn-baseline rule set; `devices` and `extra`
+/// ([site] lines) vary.
+fn check_site(dir: &Path, extra: &str, devices: &str) -> std::path::PathBuf {
+    let root = common::root();
+    let path = dir.join("site.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[site]\nid = \"chk\"\noffice = \"5201\"\nplugins = \"{}\"\nallow-dev-plugins = true\n{extra}\n\n[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\ndevices = [\n{devices}]\n",
+            root.join("plugins").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn check_site_runs_every_check_without_starting_anything() {
+    common::plugin(XK3190);
+    for rules in ["plugins/rules/cn-baseline", WEIGHT] {
+        common::plugin(rules);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let ruleset = format!(
+        "ruleset = \"{}\"",
+        common::root()
+            .join("manifests/regions/cn-baseline.toml")
+            .display()
+    );
+    let scale =
+        "  { id = \"scale\", driver = \"xk3190\", transport = { serial = \"tty-scale\" } },\n";
+
+    // A good site: ok, and nothing was opened (the serial port does not even exist).
+    let good = check_site(tmp.path(), &ruleset, scale);
+    let out = kakou(&["check", "--site", good.to_str().unwrap()], None);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert_eq!(stdout, format!("{}: ok\n", good.display()));
+    assert!(!tmp.path().join("tty-scale").exists());
+
+    // Every kind of problem at once, each on its line, and a failing exit.
+    let bad = check_site(
+        tmp.path(),
+        "ruleset = \"no-such-region\"",
+        "  { id = \"scale\", driver = \"xk3190\", transport = { serial = \"tty-scale\" }, config = { stable-count = \"many\" } },\n  \
+         { id = \"scale2\", driver = \"xk319\", transport = { serial = \"tty-scale\" } },\n  \
+         { id = \"rfid\", driver = \"chafon-uhf18\", transport = { tcp = \"192.168.10.21\" } },\n",
+    );
+    let out = kakou(&["check", "--site", bad.to_str().unwrap()], None);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    let site = bad.display().to_string();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
+    // In file order: the driver name comes before the transport on line 14.
+    assert!(
+        lines[0].starts_with(&format!(
+            "{site}:14:29: device L01/scale2: driver `xk319` is not installed"
+        )) && lines[0].contains("did you mean `xk3190`?"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{site}:14:50: device L01/scale2: serial port"))
+            && lines[1].contains("is also device L01/scale's"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{site}:15:"))
+            && lines[2]
+                .contains("device L01/rfid: transport: `tcp` = \"192.168.10.21\" has no port"),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].starts_with(&format!(
+            "{site}: device L01/scale: driver `xk3190` refuses the device's settings:"
+        )) && lines[3].contains("stable-count"),
+        "{stdout}"
+    );
+    assert!(
+        lines[4].starts_with(&format!("{site}: rule set \"no-such-region\":")),
+        "{stdout}"
+    );
+    assert_eq!(lines[5], format!("{site}: 5 problems"));
+
+    // `kakou run` refuses the same manifest before it starts anything.
+    let out = kakou(&["run", "--site", bad.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("did you mean `xk3190`?"), "{stderr}");
+    assert!(stderr.contains("has no port"), "{stderr}");
+}

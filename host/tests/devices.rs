@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 fn site(dir: &Path, lanes: &str) -> SiteManifest {
     common::plugin("plugins/drivers/xk3190");
     let text = format!(
-        "[site]\nid = \"test\"\noffice = \"5201\"\nplugins = \"{}\"\nallow-dev-plugins = true\n\n{lanes}",
+        "[site]\nid = \"test\"\noffice = \"5201\"\nplugins = \"{}\"\nallow-dev-plugins = true\ngateway = true\n\n{lanes}",
         common::root().join("plugins").display()
     );
     let path = dir.join("site.toml");
@@ -352,4 +352,140 @@ async fn a_simulated_scale_with_faults_is_decoded_counted_and_recovered() {
     let _ = stop.send(true);
     sim.await.unwrap();
     layer.shutdown().await;
+}
+
+/// The next online or offline event: `Ok(link)` or `Err(reason)`.
+async fn next_status(rx: &mut mpsc::Receiver<DeviceEvent>) -> Result<String, String> {
+    next(rx, |e| match &e.kind {
+        DeviceEventKind::Online { link } => Some(Ok(link.clone())),
+        DeviceEventKind::Offline { reason } => Some(Err(reason.clone())),
+        _ => None,
+    })
+    .await
+}
+
+/// Reads exactly `n` bytes from the board's end of a pty.
+async fn board_reads(pty: &Pty, n: usize) -> Vec<u8> {
+    let mut master = pty.master_clone().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0; n];
+        std::io::Read::read_exact(&mut master, &mut buf).unwrap();
+        buf
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_only_relay_board_is_online_while_its_link_is_open() {
+    common::plugin("plugins/drivers/lcus-relay");
+    let tmp = tempfile::tempdir().unwrap();
+    let tty = tmp.path().join("ttyUSB-relay");
+    let pty = Pty::open(&tty).unwrap();
+    // A short silence timeout, to show it does not apply: the board never sends a byte.
+    let manifest = site(
+        tmp.path(),
+        &format!(
+            "[[lane]]\nid = \"L01\"\ncategory = \"B\"\ndirection = \"export\"\ndevices = [\n  {{ id = \"barrier\", driver = \"lcus-relay\", transport = {{ serial = \"{}\" }}, silence-timeout-ms = 20 }},\n]\n",
+            tty.display()
+        ),
+    );
+    let runtime = Runtime::new(None).unwrap();
+    let (tx, mut rx) = mpsc::channel(256);
+    let layer = DeviceLayer::start(&manifest, &runtime, tx).await.unwrap();
+
+    // Online as soon as its port is open, without a byte from it.
+    let link = next_status(&mut rx).await.unwrap();
+    assert!(link.contains("never answers"), "{link}");
+    assert!(link.contains(&tty.display().to_string()), "{link}");
+
+    // Commands are written; the board gets exactly the relay frames, answers nothing, and the
+    // device stays online (the next status change below is the unplug, not silence).
+    let sent = layer
+        .command("L01", "barrier", kakou_host::sdk::model::Command::Open)
+        .await
+        .unwrap();
+    assert_eq!(sent.bytes, 4);
+    assert_eq!(board_reads(&pty, 4).await, [0xA0, 0x01, 0x01, 0xA2]);
+    layer
+        .command("L01", "barrier", kakou_host::sdk::model::Command::Close)
+        .await
+        .unwrap();
+    assert_eq!(board_reads(&pty, 4).await, [0xA0, 0x01, 0x00, 0xA1]);
+    let stats = layer.device("L01", "barrier").unwrap().stats();
+    assert!(stats.online, "{stats:?}");
+    assert_eq!((stats.bytes_in, stats.bytes_out), (0, 8));
+
+    // Unplugged: offline with the link's reason, and a command says the link is down.
+    drop(pty);
+    let reason = next_status(&mut rx).await.unwrap_err();
+    assert!(!reason.contains("silent"), "{reason}");
+    assert!(
+        reason.contains("read failed") || reason.contains("closed"),
+        "{reason}"
+    );
+    let e = layer
+        .command("L01", "barrier", kakou_host::sdk::model::Command::Open)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the link to the device is down"), "{e}");
+
+    // Plugged back in: online again when the port reopens, still without a byte from it.
+    let pty = Pty::open(&tty).unwrap();
+    let link = next_status(&mut rx).await.unwrap();
+    assert!(link.contains("never answers"), "{link}");
+    layer
+        .command("L01", "barrier", kakou_host::sdk::model::Command::Open)
+        .await
+        .unwrap();
+    assert_eq!(board_reads(&pty, 4).await, [0xA0, 0x01, 0x01, 0xA2]);
+    layer.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_barrier_that_answers_commands_goes_offline_when_one_is_unanswered() {
+    common::plugin("plugins/drivers/modbus-barrier");
+    let tmp = tempfile::tempdir().unwrap();
+    let tty = tmp.path().join("ttyS-barrier");
+    let pty = Pty::open(&tty).unwrap();
+    let manifest = site(
+        tmp.path(),
+        &format!(
+            "[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\ndevices = [\n  {{ id = \"barrier\", driver = \"modbus-barrier\", transport = {{ serial = \"{}\" }}, silence-timeout-ms = 300 }},\n]\n",
+            tty.display()
+        ),
+    );
+    let runtime = Runtime::new(None).unwrap();
+    let (tx, mut rx) = mpsc::channel(256);
+    let layer = DeviceLayer::start(&manifest, &runtime, tx).await.unwrap();
+
+    // Silent between commands is normal: online once the port is open.
+    let link = next_status(&mut rx).await.unwrap();
+    assert!(link.contains("sends on events"), "{link}");
+
+    // A command the board does not echo: offline, saying so.
+    let open = wire::modbus::write_single_coil(1, 0, true);
+    layer
+        .command("L01", "barrier", kakou_host::sdk::model::Command::Open)
+        .await
+        .unwrap();
+    assert_eq!(board_reads(&pty, open.len()).await, open);
+    let reason = next_status(&mut rx).await.unwrap_err();
+    assert_eq!(
+        reason,
+        "no answer within 0.3 s to what was sent (a command or a poll)"
+    );
+
+    // The board answers the next one (its echo): online again.
+    layer
+        .command("L01", "barrier", kakou_host::sdk::model::Command::Open)
+        .await
+        .unwrap();
+    assert_eq!(board_reads(&pty, open.len()).await, open);
+    pty.master().write_all(&open).unwrap();
+    let link = next_status(&mut rx).await.unwrap();
+    assert!(link.starts_with("receiving on"), "{link}");
+    layer.shutdown().await;
+    drop(pty);
 }

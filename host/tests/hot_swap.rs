@@ -54,7 +54,15 @@ const SCALE_LANE: &str = "[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = 
 
 /// The site manifest text: `[site]` with `extra` lines, then `rest`.
 fn site_text(extra: &str, rest: &str) -> String {
-    format!("[site]\nid = \"swap\"\noffice = \"5201\"\nplugins = \"plugins\"\n{extra}\n\n{rest}")
+    // Without a rule set the site is a gateway: its lanes relay readings and decide nothing.
+    let gateway = if extra.contains("ruleset") {
+        ""
+    } else {
+        "gateway = true\n"
+    };
+    format!(
+        "[site]\nid = \"swap\"\noffice = \"5201\"\nplugins = \"plugins\"\n{gateway}{extra}\n\n{rest}"
+    )
 }
 
 fn site(dir: &Path, extra: &str, rest: &str) -> SiteManifest {
@@ -739,7 +747,7 @@ async fn site_manifest_edits_apply_live_or_are_refused_whole() {
         unreachable!()
     };
     assert!(
-        error.starts_with(&format!("{}:9:", path.display())) && error.contains("\"Z\""),
+        error.starts_with(&format!("{}:10:", path.display())) && error.contains("\"Z\""),
         "{error}"
     );
     assert_eq!(event.code(), "site.refused");

@@ -88,6 +88,7 @@ id = "e2e"
 office = "5201"
 plugins = "{plugins}"
 allow-dev-plugins = true
+gateway = true
 
 [[lane]]
 id = "L01"

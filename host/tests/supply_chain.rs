@@ -16,6 +16,7 @@ use kakou_host::plugin::{LoadOptions, LoadStep, Runtime, SignatureStatus, packag
 
 const XK3190: &str = "plugins/drivers/xk3190";
 const YAOHUA: &str = "plugins/drivers/yaohua-a12";
+const CHAFON: &str = "plugins/drivers/chafon-uhf18";
 const WEIGHT: &str = "plugins/rules/weight-check";
 
 /// Runs the `kakou` binary from the workspace root.
@@ -342,7 +343,7 @@ fn a_site_trusts_the_keys_its_manifest_lists() {
     std::fs::rename(&pkg, plugins.join("drivers/xk3190")).unwrap();
     let manifest = |extra: &str| {
         format!(
-            "[site]\nid = \"s1\"\noffice = \"5201\"\n{extra}\n[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\n"
+            "[site]\nid = \"s1\"\noffice = \"5201\"\n{extra}\ngateway = true\n[[lane]]\nid = \"L01\"\ncategory = \"A\"\ndirection = \"import\"\n"
         )
     };
     let path = site.join("site.toml");
@@ -463,7 +464,7 @@ fn build_out_makes_a_sealed_signed_package_and_checks_it() {
 
 #[test]
 fn plugin_test_runs_the_real_plugins_fixtures() {
-    for rel in [XK3190, YAOHUA, WEIGHT] {
+    for rel in [XK3190, YAOHUA, CHAFON, WEIGHT] {
         common::plugin(rel);
         let stdout = ok(&kakou(&["plugin", "test", rel]));
         assert!(

@@ -3,6 +3,7 @@
 //! Each command is a thin edge over the library modules: it parses, calls, and prints. Errors
 //! go back to `main` as `anyhow` with context naming the file or plugin.
 
+mod check;
 mod lane;
 mod outbox;
 mod plugin;
@@ -85,6 +86,17 @@ pub enum Command {
         #[arg(long, env = "KAKOU_WORKERS")]
         workers: Option<usize>,
     },
+    /// Check a site manifest without starting anything: the manifest (devices sharing a port
+    /// or serial line, drivers not installed, lanes without a rule set, bus settings), each
+    /// device's driver through the load path with the device's settings, and the rule set.
+    ///
+    /// Prints every problem (file:line:column where there is one) and exits non-zero when
+    /// there is any.
+    Check {
+        /// The site manifest.
+        #[arg(long)]
+        site: std::path::PathBuf,
+    },
     /// Run the embedded MQTT broker (the daemon starts this itself).
     Broker {
         /// Address to listen on.
@@ -140,6 +152,7 @@ impl Cli {
             Command::Outbox(c) => c.run(),
             Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),
             Command::Devices { site } => runtime()?.block_on(devices(site)),
+            Command::Check { site } => check::run(&site),
             Command::Run { site, workers } => {
                 crate::daemon::runtime(workers)?.block_on(run_daemon(site))
             }

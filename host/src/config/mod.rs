@@ -2,8 +2,12 @@
 //!
 //! Owns parsing and validation only. Errors name the file, the line and what was expected; a
 //! manifest that fails validation is refused whole, so a running configuration is never
-//! replaced by half of a broken one. It does not open devices, plugins or files.
+//! replaced by half of a broken one, and every problem found is reported at once
+//! ([`ManifestError`]). Besides the manifest it reads only the key files it names and the list
+//! of installed driver folders (to catch a misspelt driver name); it does not open devices,
+//! load plugins or bind ports ([`checks`] has the checks that span devices).
 
+pub mod checks;
 pub mod params;
 pub mod region;
 mod transport;
@@ -18,8 +22,39 @@ use toml::Spanned;
 
 use crate::diag::{SourceError, read_toml};
 use crate::plugin::LoadOptions;
+pub use crate::plugin::manifest::Sends;
 use crate::plugin::signing::PublicKey;
 pub use transport::{FlowControl, Parity, SerialSpec, TransportSpec};
+
+/// Why a site manifest was refused: every problem found, each naming the file, line and
+/// column, the lane or device, and what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", render_problems(.problems))]
+pub struct ManifestError {
+    /// The problems, in file order (at least one).
+    pub problems: Vec<SourceError>,
+}
+
+fn render_problems(problems: &[SourceError]) -> String {
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+impl From<SourceError> for ManifestError {
+    fn from(e: SourceError) -> Self {
+        ManifestError { problems: vec![e] }
+    }
+}
+
+/// How strictly a missing driver is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `kakou run`: a driver that is not installed may be installed later (the device waits
+    /// for it, docs/hot-swap.md), unless its name is close to an installed one: a typo.
+    Run,
+    /// `kakou check`: every driver must be there now.
+    Check,
+}
 
 /// A validated site manifest.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +80,9 @@ pub struct Site {
     pub office: String,
     /// Region rule set name (`manifests/regions/<name>.toml`).
     pub ruleset: Option<String>,
+    /// `gateway = true`: the daemon only relays device readings and commands, and its lanes
+    /// decide nothing (a site with lanes needs this or a `ruleset`).
+    pub gateway: bool,
     /// Folder holding `drivers/<name>` and `rules/<name>` plugin folders.
     pub plugins: PathBuf,
     /// Accept unsealed and unsigned development plugins.
@@ -226,7 +264,11 @@ pub struct DeviceConfig {
     pub transport: TransportSpec,
     /// Settings for the driver, over the plugin's defaults.
     pub settings: Vec<Setting>,
-    /// Offline after this long without a byte.
+    /// When the device sends bytes (`sends`), over what its driver declares; `None`: the
+    /// driver's declaration.
+    pub sends: Option<Sends>,
+    /// A device that sends steadily is offline after this long without a byte; one that
+    /// sends on events, when a command or poll gets no byte back within it.
     pub silence_timeout: Duration,
     /// Bytes per second accepted before the excess is dropped (and counted).
     pub max_bytes_per_sec: u32,
@@ -256,15 +298,28 @@ pub const DEFAULT_SILENCE: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_BYTES_PER_SEC: u32 = 64 * 1024;
 
 impl SiteManifest {
-    /// Reads and validates a site manifest.
-    pub fn load(path: &Path) -> Result<Self, SourceError> {
+    /// Reads and validates a site manifest; every problem found refuses it.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
         let (raw, text): (Raw, String) = read_toml(path)?;
-        validate(path, &text, raw)
+        finish(validate(path, &text, raw, Mode::Run))
     }
 
     /// Validates manifest text (`path` is used in errors and to resolve relative paths).
-    pub fn parse(path: &Path, text: &str) -> Result<Self, SourceError> {
-        validate(path, text, crate::diag::parse_toml(path, text)?)
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ManifestError> {
+        finish(validate(
+            path,
+            text,
+            crate::diag::parse_toml(path, text)?,
+            Mode::Run,
+        ))
+    }
+
+    /// What `kakou check` starts from: the manifest as far as it could be read, and every
+    /// problem in it, a driver that is not installed included. `Err` when the file cannot be
+    /// read as a manifest at all (a syntax error, a missing field).
+    pub fn check(path: &Path) -> Result<(Self, Vec<SourceError>), ManifestError> {
+        let (raw, text): (Raw, String) = read_toml(path)?;
+        Ok(validate(path, &text, raw, Mode::Check)?)
     }
 
     /// The site's region rule set file: `ruleset` as a path ending in `.toml` (relative to the
@@ -305,7 +360,24 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceError> {
+fn finish(
+    checked: Result<(SiteManifest, Vec<SourceError>), SourceError>,
+) -> Result<SiteManifest, ManifestError> {
+    match checked? {
+        (manifest, problems) if problems.is_empty() => Ok(manifest),
+        (_, problems) => Err(ManifestError { problems }),
+    }
+}
+
+/// The manifest, and the problems that do not stop it being read (the first one that does is
+/// the `Err`).
+fn validate(
+    path: &Path,
+    text: &str,
+    raw: Raw,
+    mode: Mode,
+) -> Result<(SiteManifest, Vec<SourceError>), SourceError> {
+    let mut problems: Vec<SourceError> = Vec::new();
     let err = |span: std::ops::Range<usize>, message: String| {
         SourceError::at(path, text, Some(span), message)
     };
@@ -350,7 +422,8 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
     let site = Site {
         id: check_id(&raw.site.id, "site id")?,
         office: raw.site.office,
-        ruleset: raw.site.ruleset,
+        ruleset: raw.site.ruleset.as_ref().map(|r| r.get_ref().clone()),
+        gateway: raw.site.gateway.as_ref().is_some_and(|g| *g.get_ref()),
         plugins: base.join(raw.site.plugins.unwrap_or_else(|| "plugins".into())),
         allow_dev_plugins: raw.site.allow_dev_plugins,
         trusted_keys,
@@ -368,6 +441,11 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
             },
         },
     };
+    let listen_span = raw
+        .bus
+        .as_ref()
+        .and_then(|b| b.listen.as_ref())
+        .map(Spanned::span);
     let bus = match raw.bus {
         None => BusConfig {
             broker: "embedded".into(),
@@ -380,6 +458,22 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
             confirm: crate::store::Confirm::Broker,
         },
         Some(b) => {
+            let Some(broker_field) = &b.broker else {
+                let (span, message) = match &b.listen {
+                    Some(l) => (
+                        l.span(),
+                        format!(
+                            "[bus] sets `listen` = {:?} but no `broker`: `listen` is where the embedded broker listens; write `broker = \"embedded\"` beside it (or `broker = \"mqtt://host:1883\"` without `listen` to join an external broker)",
+                            l.get_ref()
+                        ),
+                    ),
+                    None => (
+                        0..0,
+                        "[bus] without `broker`: write `broker = \"embedded\"` (the daemon's own broker) or `broker = \"mqtt://host:1883\"`, or leave out [bus]".into(),
+                    ),
+                };
+                return Err(err(span, message));
+            };
             let listen_text = b
                 .listen
                 .as_ref()
@@ -390,21 +484,32 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
                     format!("bus `listen` = {listen_text:?}: expected an address such as \"127.0.0.1:1883\""),
                 )
             })?;
-            let broker = b.broker.get_ref().clone();
+            let broker = broker_field.get_ref().clone();
             if broker != "embedded"
                 && !broker.starts_with("mqtt://")
                 && !broker.starts_with("mqtts://")
             {
                 return Err(err(
-                    b.broker.span(),
+                    broker_field.span(),
                     format!(
                         "bus `broker` = {broker:?}: expected \"embedded\", \"mqtt://host:port\" or \"mqtts://host:port\""
                     ),
                 ));
             }
+            if broker != "embedded"
+                && let Some(l) = &b.listen
+            {
+                problems.push(err(
+                    l.span(),
+                    format!(
+                        "bus `listen` = {:?} with the external broker {broker:?}: the daemon starts no broker of its own then, so nothing would listen there; remove `listen` (or write `broker = \"embedded\"`)",
+                        l.get_ref()
+                    ),
+                ));
+            }
             if broker.starts_with("mqtts://") && b.ca_file.is_none() {
                 return Err(err(
-                    b.broker.span(),
+                    broker_field.span(),
                     "an `mqtts://` broker needs `ca-file`".into(),
                 ));
             }
@@ -413,7 +518,7 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
                 (None, None) => None,
                 _ => {
                     return Err(err(
-                        b.broker.span(),
+                        broker_field.span(),
                         "bus `username` and `password` go together".into(),
                     ));
                 }
@@ -423,7 +528,7 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
                 (None, None) => None,
                 _ => {
                     return Err(err(
-                        b.broker.span(),
+                        broker_field.span(),
                         "bus `client-cert` and `client-key` go together".into(),
                     ));
                 }
@@ -448,6 +553,7 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
 
     let mut lanes = Vec::new();
     let mut lane_ids = BTreeSet::new();
+    let mut located = Vec::new();
     for l in raw.lane {
         let id = check_id(&l.id, "lane id")?;
         if !lane_ids.insert(id.clone()) {
@@ -456,19 +562,30 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
         let mut devices = Vec::new();
         let mut device_ids = BTreeSet::new();
         for d in l.devices {
-            let dev_id = check_id(&d.id, "device id")?;
+            let dev_id = match check_id(&d.id, "device id") {
+                Ok(i) => i,
+                Err(e) => {
+                    problems.push(e);
+                    continue;
+                }
+            };
             if !device_ids.insert(dev_id.clone()) {
-                return Err(err(
+                problems.push(err(
                     d.id.span(),
                     format!("device id {dev_id:?} is used twice in lane {id}"),
                 ));
+                continue;
             }
-            let mut transport = TransportSpec::from_raw(d.transport.get_ref()).map_err(|m| {
-                err(
-                    d.transport.span(),
-                    format!("device {id}/{dev_id}: transport: {m}"),
-                )
-            })?;
+            let mut transport = match TransportSpec::from_raw(d.transport.get_ref()) {
+                Ok(t) => t,
+                Err(m) => {
+                    problems.push(err(
+                        d.transport.span(),
+                        format!("device {id}/{dev_id}: transport: {m}"),
+                    ));
+                    continue;
+                }
+            };
             // A relative serial path (a simulator's pty link) is relative to the manifest.
             if let TransportSpec::Serial(s) = &mut transport
                 && s.path.is_relative()
@@ -477,16 +594,23 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
             }
             let mut settings = Vec::new();
             for (k, v) in d.config {
-                let value = crate::diag::scalar_text(v.get_ref()).ok_or_else(|| {
-                    err(v.span(), format!("device {id}/{dev_id}: setting `{k}`: expected a string, number or boolean"))
-                })?;
-                settings.push(Setting { key: k, value });
+                match crate::diag::scalar_text(v.get_ref()) {
+                    Some(value) => settings.push(Setting { key: k, value }),
+                    None => problems.push(err(v.span(), format!("device {id}/{dev_id}: setting `{k}`: expected a string, number or boolean"))),
+                }
             }
+            located.push(checks::Located {
+                lane: id.clone(),
+                device: dev_id.clone(),
+                driver: d.driver.span(),
+                transport: d.transport.span(),
+            });
             devices.push(DeviceConfig {
                 id: dev_id,
-                driver: d.driver,
+                driver: d.driver.into_inner(),
                 transport,
                 settings,
+                sends: d.sends,
                 silence_timeout: d
                     .silence_timeout_ms
                     .map_or(DEFAULT_SILENCE, Duration::from_millis),
@@ -529,13 +653,26 @@ fn validate(path: &Path, text: &str, raw: Raw) -> Result<SiteManifest, SourceErr
             flow,
         });
     }
-    Ok(SiteManifest {
+    let manifest = SiteManifest {
         path: path.to_path_buf(),
         site,
         bus,
         store,
         lanes,
-    })
+    };
+    let spans = checks::Spans {
+        path,
+        text,
+        located: &located,
+        gateway: raw.site.gateway.as_ref().map(Spanned::span),
+        site: raw.site.id.span(),
+        listen: listen_span,
+    };
+    problems.extend(checks::ruleset(&manifest, &spans));
+    problems.extend(checks::shared_links(&manifest, &spans));
+    problems.extend(checks::drivers(&manifest, &spans, mode == Mode::Check));
+    problems.sort_by_key(|p| (p.line, p.column));
+    Ok((manifest, problems))
 }
 
 #[derive(Deserialize)]
@@ -553,7 +690,8 @@ struct Raw {
 struct RawSite {
     id: Spanned<String>,
     office: String,
-    ruleset: Option<String>,
+    ruleset: Option<Spanned<String>>,
+    gateway: Option<Spanned<bool>>,
     plugins: Option<String>,
     #[serde(default)]
     allow_dev_plugins: bool,
@@ -566,7 +704,7 @@ struct RawSite {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawBus {
-    broker: Spanned<String>,
+    broker: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
     username: Option<String>,
     password: Option<String>,
@@ -621,10 +759,11 @@ struct RawLane {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawDevice {
     id: Spanned<String>,
-    driver: String,
+    driver: Spanned<String>,
     transport: Spanned<transport::RawTransport>,
     #[serde(default)]
     config: std::collections::BTreeMap<String, Spanned<toml::Value>>,
+    sends: Option<Sends>,
     silence_timeout_ms: Option<u64>,
     max_bytes_per_sec: Option<u32>,
     #[serde(default)]

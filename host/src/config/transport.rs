@@ -99,6 +99,29 @@ fn socket(text: &str, key: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("`{key}` = {text:?}: expected an address such as \"0.0.0.0:5000\""))
 }
 
+/// A `tcp` address must name the device's host and port: without a port there is nothing to
+/// connect to, and the mistake would only show as a device that never comes online.
+fn check_host_port(addr: &str) -> Result<(), String> {
+    let example = "such as \"192.168.10.21:6000\" (IPv6: \"[fd00::21]:6000\")";
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return Err(format!(
+            "`tcp` = {addr:?} has no port: write the device's host and port, {example}"
+        ));
+    };
+    // `fd00::21` is an IPv6 address without brackets, hence without a port.
+    if host.is_empty() || (host.contains(':') && !(host.starts_with('[') && host.ends_with(']'))) {
+        return Err(format!(
+            "`tcp` = {addr:?}: expected the device's host and port, {example}"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!(
+            "`tcp` = {addr:?}: port {port:?} is not a port number 1 to 65535; write the device's host and port, {example}"
+        )),
+    }
+}
+
 impl TransportSpec {
     pub(super) fn from_raw(r: &RawTransport) -> Result<Self, String> {
         let kinds = [
@@ -160,9 +183,11 @@ impl TransportSpec {
                     flow_control: r.flow_control.unwrap_or(FlowControl::None),
                 })
             }
-            "tcp" => TransportSpec::TcpClient {
-                addr: r.tcp.clone().unwrap_or_default(),
-            },
+            "tcp" => {
+                let addr = r.tcp.clone().unwrap_or_default();
+                check_host_port(&addr)?;
+                TransportSpec::TcpClient { addr }
+            }
             "tcp-listen" => TransportSpec::TcpServer {
                 bind: socket(r.tcp_listen.as_deref().unwrap_or_default(), "tcp-listen")?,
             },

@@ -105,6 +105,8 @@ impl Ids {
 /// What the routing parts share.
 pub(crate) struct Daemon {
     pub(crate) site: String,
+    /// The external broker's URL; `None` for the embedded broker.
+    pub(crate) external_broker: Option<String>,
     pub(crate) topics: Topics,
     pub(crate) store: Store,
     /// Every write of the daemon goes through it (lanes, alarms, operators' site actions,
@@ -296,8 +298,8 @@ pub async fn run(
     };
     let layer = Arc::new(DeviceLayer::start_with(&manifest, &runtime, events_tx, waiting).await?);
 
-    // The lanes decide only when the site names its rule set; without one the daemon is a
-    // device gateway (readings and commands on the bus).
+    // The lanes decide only when the site names its rule set; without one (the manifest then
+    // says `gateway = true`) the daemon is a device gateway (readings and commands on the bus).
     let (lane_events_tx, mut lane_events) = mpsc::channel::<LaneEvent>(4096);
     let mut lanes: HashMap<String, Lane> = HashMap::new();
     let mut lane_ctx = None;
@@ -356,6 +358,7 @@ pub async fn run(
         ids.next(),
     )));
     let mut d = Daemon {
+        external_broker: (manifest.bus.broker != "embedded").then(|| url.clone()),
         site: site.clone(),
         topics,
         store,
@@ -432,7 +435,18 @@ fn on_link(d: &mut Daemon, link: Link) {
             d.republish_retained();
             d.online("online");
         }
-        Link::Disconnected(why) => tracing::warn!("bus disconnected: {why}"),
+        // An external broker can only be found unreachable while running: say so loudly,
+        // with what to check, since nothing on the bus is heard until it is back.
+        Link::Disconnected(why) => match &d.external_broker {
+            Some(url) => tracing::error!(
+                "bus: cannot reach the broker {url}: {why}. The lanes go on deciding and \
+                 passages and alarms wait in the outbox, but nothing reaches the bus and no \
+                 operator request or command is received until it is back. Check that the \
+                 broker runs and that this PC reaches it (address and port in [bus] `broker`, \
+                 firewall, credentials, TLS files); retrying"
+            ),
+            None => tracing::warn!("bus disconnected: {why}"),
+        },
         Link::Subscribed => tracing::info!("bus subscriptions confirmed"),
         Link::SubscribeFailed { filter, reason } => d.alarm(
             "bus.subscribe",

@@ -49,7 +49,7 @@ pub enum DemoError {
     Plan(#[from] plan::PlanError),
     /// The generated site manifest was refused (a bug).
     #[error(transparent)]
-    Manifest(#[from] crate::diag::SourceError),
+    Manifest(#[from] crate::config::ManifestError),
     /// The daemon stopped.
     #[error(transparent)]
     Daemon(#[from] crate::daemon::DaemonError),

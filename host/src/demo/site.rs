@@ -79,10 +79,10 @@ window-ms = 4000
 devices = [
   {{ id = "scale",     driver = "xk3190",         transport = {{ serial = "{scale_a}" }}, config = {{ stable-count = 3 }} }},
   {{ id = "rfid",      driver = "chafon-uhf18",   transport = {{ tcp = "127.0.0.1:{rfid_a}" }} }},
-  {{ id = "plate-cam", driver = "hikvision-anpr", transport = {{ http-listen = "127.0.0.1:{plate_a}", path = "/anpr" }}, silence-timeout-ms = 600000 }},
-  {{ id = "box-cam",   driver = "container-ocr",  transport = {{ tcp-listen = "127.0.0.1:{box_a}" }}, silence-timeout-ms = 600000 }},
-  {{ id = "card",      driver = "rdm6300",        transport = {{ serial = "{card_a}" }}, silence-timeout-ms = 600000 }},
-  {{ id = "barrier",   driver = "modbus-barrier", transport = {{ serial = "{barrier_a}" }}, silence-timeout-ms = 600000 }},
+  {{ id = "plate-cam", driver = "hikvision-anpr", transport = {{ http-listen = "127.0.0.1:{plate_a}", path = "/anpr" }} }},
+  {{ id = "box-cam",   driver = "container-ocr",  transport = {{ tcp-listen = "127.0.0.1:{box_a}" }} }},
+  {{ id = "card",      driver = "rdm6300",        transport = {{ serial = "{card_a}" }} }},
+  {{ id = "barrier",   driver = "modbus-barrier", transport = {{ serial = "{barrier_a}" }} }},
 ]
 
 # Category B: the operator keys in container and plate.
@@ -96,8 +96,8 @@ window-ms = 4000
 devices = [
   {{ id = "scale",   driver = "yaohua-a12",   transport = {{ serial = "{scale_b}" }} }},
   {{ id = "rfid",    driver = "impinj-r2000", transport = {{ tcp = "127.0.0.1:{rfid_b}" }} }},
-  {{ id = "card",    driver = "rdm6300",      transport = {{ serial = "{card_b}" }}, silence-timeout-ms = 600000 }},
-  {{ id = "barrier", driver = "lcus-relay",   transport = {{ serial = "{barrier_b}" }}, silence-timeout-ms = 600000 }},
+  {{ id = "card",    driver = "rdm6300",      transport = {{ serial = "{card_b}" }} }},
+  {{ id = "barrier", driver = "lcus-relay",   transport = {{ serial = "{barrier_b}" }} }},
 ]
 
 # Category C: a scale and a card reader; the operator keys in the plate.
@@ -111,8 +111,8 @@ window-ms = 4000
 required = ["weight", "card"]
 devices = [
   {{ id = "scale",   driver = "toledo-continuous", transport = {{ serial = "{scale_c}" }} }},
-  {{ id = "card",    driver = "rdm6300",           transport = {{ serial = "{card_c}" }}, silence-timeout-ms = 600000 }},
-  {{ id = "barrier", driver = "modbus-barrier",    transport = {{ serial = "{barrier_c}" }}, silence-timeout-ms = 600000 }},
+  {{ id = "card",    driver = "rdm6300",           transport = {{ serial = "{card_c}" }} }},
+  {{ id = "barrier", driver = "modbus-barrier",    transport = {{ serial = "{barrier_c}" }} }},
 ]
 "#,
         ruleset = ruleset.display(),

@@ -330,6 +330,7 @@ impl DeviceLayer {
                 events: events.clone(),
                 stats: stats.clone(),
                 shutdown: shutdown_rx.clone(),
+                answer_due: None,
             };
             tasks.push(tokio::spawn(task.run()));
             devices.insert(

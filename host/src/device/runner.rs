@@ -3,6 +3,11 @@
 //! Driver calls run inline on the task: each is bounded by the plugin's fuel and deadline, and
 //! every device has its own task, so a slow or flooding device costs only its own time.
 //!
+//! Online status follows what the device sends ([`Sends`]): a device that sends steadily is
+//! offline when silent past its timeout; one that sends on events is online while its link is
+//! open and offline when what was sent to it gets no answer in time; a write-only one is online
+//! while its link is open and offline when the link (or a write on it) fails.
+//!
 //! A driver swap ([`SwapRequest`]) is handled by the same task, between two link events: the
 //! old decoder's unconsumed bytes (`drain`) are fed to the new decoder, and every byte that
 //! arrived meanwhile waits in the link's channel for the new decoder, so none slips between
@@ -21,7 +26,7 @@ use super::{
     CommandFailed, CommandSent, DeviceCommand, DeviceEvent, DeviceEventKind, DeviceStats,
     DriverSwap, SwapRequest, now_ms,
 };
-use crate::config::DeviceConfig;
+use crate::config::{DeviceConfig, Sends};
 use crate::plugin::DriverInstance;
 
 /// Far enough in the future to mean "never".
@@ -41,6 +46,8 @@ pub(super) struct Runner {
     pub(super) events: mpsc::Sender<DeviceEvent>,
     pub(super) stats: Arc<Mutex<DeviceStats>>,
     pub(super) shutdown: watch::Receiver<bool>,
+    /// A device that sends on events: when the bytes sent to it must have had an answer.
+    pub(super) answer_due: Option<Instant>,
 }
 
 /// Why the task woke up.
@@ -50,6 +57,7 @@ enum Wake {
     Swap(SwapRequest),
     Poll,
     Silence,
+    NoAnswer,
     Close,
     Stop,
 }
@@ -104,7 +112,47 @@ impl Runner {
         }
         self.stats().bytes_out += bytes.len() as u64;
         tracing::trace!(lane = %self.lane, device = %self.device, "sending {} ({cause:?})", hex::encode_upper(&bytes));
-        self.link.outgoing.send(bytes).await.is_ok()
+        let sent = self.link.outgoing.send(bytes).await.is_ok();
+        if sent && self.sends() == Sends::OnEvent && self.answer_due.is_none() {
+            self.answer_due = Some(Instant::now() + self.config.silence_timeout);
+        }
+        sent
+    }
+
+    /// When the device sends bytes: the site's word for it, else its driver's.
+    fn sends(&self) -> Sends {
+        self.config.sends.unwrap_or_else(|| {
+            self.driver
+                .as_ref()
+                .map_or(Sends::default(), |d| d.plugin().manifest().sends)
+        })
+    }
+
+    /// When a device that sends steadily is called silent after `now`; never for the others.
+    fn silence_after(&self, now: Instant) -> Instant {
+        match self.sends() {
+            Sends::Steadily => now + self.config.silence_timeout,
+            Sends::OnEvent | Sends::Never => now + NEVER,
+        }
+    }
+
+    /// Online as soon as the link is open, for a device whose silence says nothing.
+    async fn link_open(&mut self, link: &str) {
+        let why = match self.sends() {
+            Sends::Steadily => return,
+            Sends::OnEvent => format!(
+                "{link}; the device sends on events: online while the link is open, offline when \
+                 a command or poll gets no answer within {} s",
+                self.config.silence_timeout.as_secs_f64()
+            ),
+            Sends::Never => format!(
+                "{link}; the device never answers: online while the link is open and takes \
+                 what is written, offline when a write fails or the link drops"
+            ),
+        };
+        if self.driver.is_some() {
+            self.set_online(true, why).await;
+        }
     }
 
     async fn fault(&mut self, error: String) {
@@ -322,6 +370,7 @@ impl Runner {
         let mut poll_every = self.poll_every();
         let mut next_poll = Instant::now() + poll_every.unwrap_or(NEVER);
         let mut silence_at = Instant::now() + NEVER;
+        self.answer_due = None;
         let mut pending_close: Option<Instant> = None;
         let mut window = RateWindow {
             start: Instant::now(),
@@ -331,18 +380,21 @@ impl Runner {
         let mut link_up = false;
         loop {
             let close_at = pending_close.unwrap_or(Instant::now() + NEVER);
+            let answer_due = self.answer_due.unwrap_or(Instant::now() + NEVER);
             let wake = tokio::select! {
                 event = self.link.events.recv() => Wake::Link(event),
                 command = self.commands.recv() => Wake::Command(command),
                 Some(swap) = self.swaps.recv() => Wake::Swap(swap),
                 _ = sleep_until(next_poll), if poll_every.is_some() => Wake::Poll,
                 _ = sleep_until(silence_at) => Wake::Silence,
+                _ = sleep_until(answer_due), if self.answer_due.is_some() => Wake::NoAnswer,
                 _ = sleep_until(close_at), if pending_close.is_some() => Wake::Close,
                 _ = super::transport::stopped(&mut self.shutdown) => Wake::Stop,
             };
             match wake {
                 Wake::Link(Some(LinkEvent::Data { bytes, ack })) => {
-                    silence_at = Instant::now() + self.config.silence_timeout;
+                    silence_at = self.silence_after(Instant::now());
+                    self.answer_due = None;
                     self.on_bytes(bytes, &mut window).await;
                     if let Some(ack) = ack {
                         let _ = ack.send(());
@@ -351,17 +403,28 @@ impl Runner {
                 Wake::Link(Some(LinkEvent::Up(link))) => {
                     link_up = true;
                     tracing::info!(lane = %self.lane, device = %self.device, "{link}");
-                    silence_at = Instant::now() + self.config.silence_timeout;
+                    silence_at = self.silence_after(Instant::now());
                     next_poll = Instant::now();
+                    self.link_open(&link).await;
                 }
                 Wake::Link(Some(LinkEvent::Down(reason))) => {
                     link_up = false;
                     silence_at = Instant::now() + NEVER;
+                    self.answer_due = None;
                     self.set_online(false, reason).await;
                 }
                 Wake::Command(Some(c)) => self.on_command(c, link_up, &mut pending_close).await,
                 Wake::Swap(request) => {
+                    let before = self.sends();
                     self.on_swap(request).await;
+                    // The new driver may declare otherwise (or be the first one).
+                    if self.sends() != before {
+                        silence_at = self.silence_after(Instant::now());
+                        if link_up {
+                            let link = self.stats().transport.clone();
+                            self.link_open(&link).await;
+                        }
+                    }
                     poll_every = self.poll_every();
                     next_poll = Instant::now() + poll_every.unwrap_or(NEVER);
                 }
@@ -381,6 +444,15 @@ impl Runner {
                     silence_at = Instant::now() + NEVER;
                     let secs = self.config.silence_timeout.as_secs_f64();
                     self.set_online(false, format!("silent for {secs} s")).await;
+                }
+                Wake::NoAnswer => {
+                    self.answer_due = None;
+                    let secs = self.config.silence_timeout.as_secs_f64();
+                    self.set_online(
+                        false,
+                        format!("no answer within {secs} s to what was sent (a command or a poll)"),
+                    )
+                    .await;
                 }
                 Wake::Close => {
                     pending_close = None;

@@ -383,7 +383,7 @@ mod tests {
 
     fn lane(category: &str) -> LaneConfig {
         let text = format!(
-            "[site]\nid = \"s\"\noffice = \"5201\"\n[[lane]]\nid = \"L1\"\ncategory = \"{category}\"\ndirection = \"import\"\ncargo = \"container\"\nstation = \"HP01\"\nwindow-ms = 1000\n"
+            "[site]\nid = \"s\"\noffice = \"5201\"\nruleset = \"cn-baseline\"\n[[lane]]\nid = \"L1\"\ncategory = \"{category}\"\ndirection = \"import\"\ncargo = \"container\"\nstation = \"HP01\"\nwindow-ms = 1000\n"
         );
         let m = SiteManifest::parse(std::path::Path::new("site.toml"), &text).unwrap();
         m.lanes[0].clone()

@@ -40,7 +40,7 @@ const NONE: [Command; 0] = [];
 /// A category C bulk lane whose card reading completes a passage at once.
 fn lane_config() -> LaneConfig {
     let text = format!(
-        "[site]\nid = \"{SITE}\"\noffice = \"5201\"\n[[lane]]\nid = \"{LANE}\"\ncategory = \"C\"\n\
+        "[site]\nid = \"{SITE}\"\noffice = \"5201\"\nruleset = \"cn-baseline\"\n[[lane]]\nid = \"{LANE}\"\ncategory = \"C\"\n\
          direction = \"import\"\ncargo = \"bulk\"\nstation = \"HP01\"\nrequired = [\"card\"]\n\
          pulse-ms = {PULSE_MS}\n"
     );

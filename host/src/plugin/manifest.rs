@@ -136,6 +136,38 @@ impl Limits {
     }
 }
 
+/// When a device sends bytes: what its silence means, and so how its online status is known.
+///
+/// The host knows a device is there only from what it receives, unless the device never
+/// sends anything; this says which case a device is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sends {
+    /// All the time: a continuous output (weighbridge indicators, GPS) or an answer to every
+    /// poll (polled RFID readers, MT-SICS). Silent past `silence-timeout-ms`: offline.
+    #[default]
+    Steadily,
+    /// Only when something happens (a card presented, a truck photographed) or in answer to a
+    /// command (a Modbus barrier's echo). Silence is normal: online while the link is open;
+    /// offline when a command or poll gets no byte back within `silence-timeout-ms`, or the
+    /// link drops.
+    OnEvent,
+    /// Never: a write-only actuator (an LCUS relay board). Online while the link is open and
+    /// takes the commands written to it; offline when a write fails or the link drops.
+    Never,
+}
+
+impl Sends {
+    /// The name in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sends::Steadily => "steadily",
+            Sends::OnEvent => "on-event",
+            Sends::Never => "never",
+        }
+    }
+}
+
 /// A validated plugin manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginManifest {
@@ -155,6 +187,9 @@ pub struct PluginManifest {
     pub vendor: Option<String>,
     /// Device classes (drivers).
     pub device_classes: Vec<String>,
+    /// When the driver's devices send bytes (drivers; `sends`), which says what their
+    /// silence means. A site device may say otherwise.
+    pub sends: Sends,
     /// Check codes (rules).
     pub rule_codes: Vec<String>,
     /// The component file, relative to the manifest.
@@ -276,6 +311,17 @@ impl PluginManifest {
             capabilities.extend(c.imports.iter().map(|s| *s.get_ref()));
         }
 
+        let sends = match &p.sends {
+            Some(s) if kind != PluginKind::Driver => {
+                return Err(err(
+                    Some(s.span()),
+                    "field `plugin.sends`: only drivers say when their devices send bytes".into(),
+                ));
+            }
+            Some(s) => *s.get_ref(),
+            None => Sends::default(),
+        };
+
         let settings = raw
             .settings
             .unwrap_or_default()
@@ -300,6 +346,7 @@ impl PluginManifest {
             description: p.description,
             vendor: p.vendor,
             device_classes: p.device_classes,
+            sends,
             rule_codes: p.rule_codes,
             wasm_file,
             sha256,
@@ -376,6 +423,7 @@ struct RawPlugin {
     vendor: Option<String>,
     #[serde(default)]
     device_classes: Vec<String>,
+    sends: Option<Spanned<Sends>>,
     #[serde(default)]
     rule_codes: Vec<String>,
 }
@@ -436,6 +484,10 @@ report = "change"
         assert_eq!(m.limits.memory_bytes, 8 << 20);
         assert_eq!(m.limits.deadline_ms, 100);
         assert_eq!(m.sha256, None);
+        assert_eq!(m.sends, Sends::Steadily, "the default");
+        let relay =
+            parse(&GOOD.replace("device-classes", "sends = \"never\"\ndevice-classes")).unwrap();
+        assert_eq!(relay.sends, Sends::Never);
         assert_eq!(m.wasm_path(), Path::new("plugins/x/plugin.wasm"));
         assert_eq!(
             m.settings,
@@ -504,6 +556,16 @@ report = "change"
                 "[limits]",
                 "[capabilities]\nimports = [\"network\"]\n[limits]",
                 "plugins/x/plugin.toml:11:12: unknown variant `network`, expected one of `registrations`, `documents`, `control-orders`, `parameters`, `history`",
+            ),
+            (
+                "device-classes = [\"weighbridge\"]",
+                "device-classes = [\"weighbridge\"]\nsends = \"sometimes\"",
+                "plugins/x/plugin.toml:9:9: unknown variant `sometimes`, expected one of `steadily`, `on-event`, `never`",
+            ),
+            (
+                "kind = \"driver\"",
+                "kind = \"rules\"\nsends = \"never\"",
+                "plugins/x/plugin.toml:6:9: field `plugin.sends`: only drivers say when their devices send bytes",
             ),
         ];
         crate::diag::assert_edit_errors(GOOD, cases, parse);

@@ -9,6 +9,11 @@
 //! buffer full), then the tag count and, per tag, the EPC length in bytes and the EPC. A reader
 //! that sees no tag answers status 0xFB ("no tag operable") without data. In scan mode the
 //! reader sends each tag unasked as `reCmd` 0xEE, status 0x00, data = the EPC.
+//!
+//! The UHFReader288 / CF-RU5102 family frames the same way but lays out the inventory data
+//! differently: an antenna byte (bit mask: 0x01 antenna 1, 0x02 antenna 2, 0x04 antenna 3,
+//! 0x08 antenna 4) before the tag count, and an RSSI byte after each EPC
+//! (`Ant Num (EPCLen EPC RSSI)…`); [`inventory_reply_288`] builds such a reply.
 
 use crate::proto::crc::{append_crc16_le, crc16_mcrf4xx};
 
@@ -107,6 +112,31 @@ pub fn inventory_reply<E: AsRef<[u8]>>(address: u8, status: u8, epcs: &[E]) -> V
     reply(address, CMD_INVENTORY, status, &epc_list(epcs))
 }
 
+/// One inventory reply of a UHFReader288-family reader: `Ant Num (EPCLen EPC RSSI)…`, with
+/// `antenna_mask` as the reader sends it (0x01 antenna 1 … 0x08 antenna 4).
+///
+/// # Panics
+///
+/// When there are more than 255 tags, an EPC is longer than 127 bytes (the top bit of the
+/// length byte flags EPC + TID), or the tags do not fit one frame.
+pub fn inventory_reply_288<E: AsRef<[u8]>>(
+    address: u8,
+    status: u8,
+    antenna_mask: u8,
+    tags: &[(E, u8)],
+) -> Vec<u8> {
+    let count = u8::try_from(tags.len()).unwrap_or_else(|_| panic!("{} tags", tags.len()));
+    let mut data = vec![antenna_mask, count];
+    for (epc, rssi) in tags {
+        let epc = epc.as_ref();
+        assert!(epc.len() < 0x80, "EPC of {} bytes", epc.len());
+        data.push(epc.len() as u8);
+        data.extend_from_slice(epc);
+        data.push(*rssi);
+    }
+    reply(address, CMD_INVENTORY, status, &data)
+}
+
 /// What a reader answers to an inventory that found `epcs`: the no-tag reply when there are
 /// none, otherwise as many frames as needed, every one but the last with status
 /// [`STATUS_MORE_DATA`] and the last with [`STATUS_INVENTORY_DONE`].
@@ -188,6 +218,18 @@ mod tests {
         assert_eq!(usize::from(f[0]), f.len() - 1);
         assert_eq!(&f[1..6], &[0x00, 0x01, 0x01, 0x01, 12]);
         assert_eq!(&f[6..18], &EPC);
+        assert!(verify_crc16_le(&f, crc16_mcrf4xx));
+    }
+
+    #[test]
+    fn uhfreader288_reply_layout() {
+        let f = inventory_reply_288(0, STATUS_MORE_DATA, 0x02, &[(EPC, 0x4B)]);
+        // Len Adr reCmd Status Ant Num EPCLen EPC(12) RSSI CRC(2)
+        assert_eq!(f.len(), 22);
+        assert_eq!(usize::from(f[0]), f.len() - 1);
+        assert_eq!(&f[1..7], &[0x00, 0x01, 0x03, 0x02, 0x01, 12]);
+        assert_eq!(&f[7..19], &EPC);
+        assert_eq!(f[19], 0x4B);
         assert!(verify_crc16_le(&f, crc16_mcrf4xx));
     }
 

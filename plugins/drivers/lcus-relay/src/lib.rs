@@ -32,6 +32,12 @@
 //!
 //! With `status-query = true` the driver asks for the status on every poll (every 2 s), so the
 //! host sees the relay's real state after each command; by default it never polls.
+//!
+//! Its manifest declares `sends = "never"`: the host cannot learn from silence whether a
+//! board is there, so the device is online while its port is open and takes the commands
+//! written to it, and offline when a write fails or the port goes. A site that sets
+//! `status-query = true` should give the device `sends = "on-event"`, so that an unanswered
+//! status query takes it offline.
 
 use kakou_plugin_sdk::prelude::*;
 use kakou_plugin_sdk::proto::checksum::sum8;
