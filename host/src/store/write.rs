@@ -521,14 +521,46 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Writes the equipment files of every device of a site manifest.
-    pub fn put_site_equipment(&mut self, site: &SiteManifest) -> Result<(), StoreError> {
+    /// Makes the equipment table the site manifest's: every device's file written, and the
+    /// files of devices the manifest no longer has removed, so the parameter library never
+    /// lists equipment that left the site. Returns how many files it holds.
+    pub fn put_site_equipment(&mut self, site: &SiteManifest) -> Result<usize, StoreError> {
+        let keep: std::collections::BTreeSet<(&str, &str)> = site
+            .lanes
+            .iter()
+            .flat_map(|l| l.devices.iter().map(|d| (l.id.as_str(), d.id.as_str())))
+            .collect();
+        let stale: Vec<(String, String)> = {
+            let t = self
+                .txn
+                .open_table(EQUIPMENT)
+                .map_err(self.table_err("equipment"))?;
+            let mut stale = Vec::new();
+            for item in t.iter().map_err(self.err("equipment"))? {
+                let (k, _) = item.map_err(self.err("equipment"))?;
+                let (lane, device) = k.value();
+                if !keep.contains(&(lane, device)) {
+                    stale.push((lane.to_owned(), device.to_owned()));
+                }
+            }
+            stale
+        };
+        if !stale.is_empty() {
+            let mut t = self
+                .txn
+                .open_table(EQUIPMENT)
+                .map_err(self.table_err("equipment"))?;
+            for (lane, device) in &stale {
+                t.remove((lane.as_str(), device.as_str()))
+                    .map_err(self.err("equipment"))?;
+            }
+        }
         for lane in &site.lanes {
             for d in &lane.devices {
                 self.put_equipment(&lane.id, &d.id, &d.equipment)?;
             }
         }
-        Ok(())
+        Ok(keep.len())
     }
 
     // ---- outbox, inbox, audit ----
