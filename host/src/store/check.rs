@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use super::StoreError;
 use super::read::{Reader, foreign_plate_key, hex_key};
 use super::records::{
-    AuditEntry, ControlOrderRecord, OutboxMessage, ParameterVersion, PassageRecord, subject_key,
-    subject_kind_name,
+    AlarmRecord, AuditEntry, ControlOrderRecord, OutboxMessage, ParameterVersion, PassageRecord,
+    subject_key, subject_kind_name,
 };
 use super::schema::*;
 use crate::config::Equipment;
@@ -614,6 +614,20 @@ impl Checker<'_, '_> {
                     found.push((
                         "equipment",
                         format!("{lane}/{device}"),
+                        format!("cannot decode: {e}"),
+                    ));
+                }
+            }
+        }
+        drop(t);
+        let t = r.table(ALARMS)?;
+        if let Some(range) = t.iter().map_err(r.err("alarms"))? {
+            for item in range {
+                let (k, v) = item.map_err(r.err("alarms"))?;
+                if let Err(e) = decode::<AlarmRecord>("alarms", v.value()) {
+                    found.push((
+                        "alarms",
+                        k.value().to_owned(),
                         format!("cannot decode: {e}"),
                     ));
                 }
