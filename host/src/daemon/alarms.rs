@@ -1,8 +1,10 @@
 //! Alarms the daemon itself raises (devices, the bus, hot swap, bad input): each is written to
-//! the store's outbox, so it reaches the alarm topic once the broker is back, and never waits
-//! for the broker. A device's alarms are thinned (a device faulting on every frame would
-//! flood the store): at most one per code, lane and device per [`QUIET`], the next one saying
-//! how many were held back. Every other alarm is kept.
+//! the store, as an alarm with its state (where a station that was offline finds it) and to
+//! the outbox, in one transaction, so it reaches the alarm topic once the broker is back, and
+//! never waits for the broker. A device's alarms are thinned (a device faulting on every frame
+//! would flood the store): at most one per code, lane and device per [`QUIET`], the next one
+//! saying how many were held back and counting them on the stored alarm. Every other alarm is
+//! kept.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -44,12 +46,15 @@ impl Alarms {
         let key = (alarm.code.clone(), alarm.lane.clone(), alarm.device.clone());
         let now = Instant::now();
         let thinned = alarm.device.is_some();
+        // Raised this many times since the last one stored: the held-back repeats count.
+        let mut times = 1;
         match self.last.get_mut(&key).filter(|_| thinned) {
             Some((at, held)) if now.duration_since(*at) < QUIET => {
                 *held += 1;
                 return;
             }
             Some((at, held)) => {
+                times += *held;
                 if *held > 0 {
                     alarm.message = format!("{} ({held} more like it held back)", alarm.message);
                 }
@@ -69,6 +74,7 @@ impl Alarms {
         self.next += 1;
         let at = now_ms();
         let id = format!("{}-alarm-{}", self.prefix, self.next);
+        let stored = alarm.to_record();
         let message = self.outbox.message_confirmed_by(
             self.outbox.topics().alarm(),
             id,
@@ -79,7 +85,11 @@ impl Alarms {
         let (writer, outbox) = (self.writer.clone(), self.outbox.clone());
         tokio::spawn(async move {
             let written: Result<(), StoreError> = writer
-                .write(move |tx| tx.outbox_push(&message).map(drop))
+                .write(move |tx| {
+                    tx.outbox_push(&message)?;
+                    tx.raise_alarm(&message.message_id, &stored, at, times)
+                        .map(drop)
+                })
                 .await;
             match written {
                 Ok(()) => outbox.wake(),

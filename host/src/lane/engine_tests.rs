@@ -321,6 +321,20 @@ async fn a_manual_verdict_leaves_the_barrier_down_and_the_passage_waiting() {
             .any(|a| a.code == "lane.manual" && a.passage.as_deref() == Some(id.as_str())),
         "{alarms:?}"
     );
+    // Kept with its state, written with the passage: an offline station learns of it.
+    let open = rig
+        .store
+        .snapshot()
+        .expect("snap")
+        .open_alarms()
+        .expect("open");
+    assert!(
+        open.iter().any(|a| a.alarm.code == "lane.manual"
+            && a.alarm.passage.as_deref() == Some(id.as_str())
+            && a.count == 1
+            && a.acknowledged.is_none()),
+        "{open:?}"
+    );
     // The lane lists it among its waiting passages.
     let unnamed = rig
         .request(
