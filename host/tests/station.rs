@@ -4,11 +4,15 @@
 //!
 //! - The equipment files of the site manifest are written at start-up and rewritten when an
 //!   edit of them is applied by hot swap.
+//! - A lane alarm raised while nobody listens is listed afterwards (`kakou alarm list`, from
+//!   the file and from the daemon) and acknowledged once: a copy of the request gets the
+//!   first answer, another request is refused.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly, like the tests
 
 mod common;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,8 +20,10 @@ use kakou_host::bus::payload;
 use kakou_host::bus::{AlarmMessage, BusClient, ClientOptions, QoS};
 use kakou_host::config::SiteManifest;
 use kakou_host::daemon::DaemonStatusMessage;
+use kakou_host::daemon::{AlarmAckReply, AlarmAckRequest};
+use kakou_host::sdk::wire;
 use kakou_host::sim::pty::Pty;
-use kakou_host::store::Store;
+use kakou_host::store::{AlarmRecord, ApplyOptions, Store};
 use tokio::sync::{mpsc, watch};
 
 const SERIAL: &str = "YH-2024-0117";
@@ -73,7 +79,8 @@ struct Site {
     dir: tempfile::TempDir,
     port: u16,
     manifest: SiteManifest,
-    _ptys: Vec<Pty>,
+    /// Scale, card reader, barrier.
+    ptys: Vec<Pty>,
     /// Subscribed to everything under `kakou/{site}/`.
     bus: Watch,
     stop: watch::Sender<bool>,
@@ -96,6 +103,18 @@ impl Site {
         let path = dir.path().join("site.toml");
         std::fs::write(&path, site_text(dir.path(), port, SERIAL)).unwrap();
         let manifest = SiteManifest::load(&path).unwrap();
+        {
+            let store = Store::open(dir.path().join("kakou.redb")).unwrap();
+            let report = store
+                .import_file(
+                    &common::root().join("manifests/data/sample.jsonl"),
+                    None,
+                    &ApplyOptions::new("test", 0),
+                    &mut |_| {},
+                )
+                .unwrap();
+            assert!(report.applied, "{:?}", report.rejected);
+        }
         let ptys = ["tty-scale", "tty-card", "tty-barrier"]
             .iter()
             .map(|n| Pty::open(&dir.path().join(n)).unwrap())
@@ -119,7 +138,7 @@ impl Site {
             dir,
             port,
             manifest,
-            _ptys: ptys,
+            ptys,
             stop,
             daemon,
         };
@@ -144,6 +163,18 @@ impl Site {
             }
         }
         site
+    }
+
+    /// Subscribes the test's client to `kakou/{site}/{topic}`.
+    async fn listen(&self, topic: &str) {
+        self.bus
+            .0
+            .subscribe(
+                &format!("kakou/{}/{topic}", self.manifest.site.id),
+                QoS::AtLeastOnce,
+            )
+            .await
+            .unwrap();
     }
 
     /// The next message on a topic ending with `suffix` (up to 60 s); fails if the daemon stops.
@@ -245,6 +276,7 @@ async fn the_daemon_writes_the_site_equipment_files_and_rewrites_them_on_an_appl
     assert_eq!(site.manifest.lanes[0].devices.len(), 3);
 
     // The scale is replaced by another of the same model: the edit is applied live.
+    site.listen("alarm").await;
     let replaced = "YH-2026-0342";
     std::fs::write(
         &site.manifest.path,
@@ -267,6 +299,132 @@ async fn the_daemon_writes_the_site_equipment_files_and_rewrites_them_on_an_appl
     assert_eq!(
         scale_serial(&Store::open_for_reading(site.store_path()).unwrap()).as_deref(),
         Some(replaced)
+    );
+    site.stop().await;
+}
+
+/// `kakou` with arguments: (succeeded, stdout, stderr).
+fn kakou(args: &[&str]) -> (bool, String, String) {
+    // The daemon runs on this runtime: wait for the command without holding a worker.
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kakou"))
+            .args(args)
+            .output()
+            .unwrap()
+    });
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lane_alarm_raised_while_nobody_listens_is_listed_and_acknowledged_once() {
+    let mut site = Site::start().await;
+    // Nobody listens to the alarm topic. A truck weighs in and shows its driver's card; no
+    // plate is read on a category C lane: manual entry, and the barrier stays down.
+    let mut scale = site.ptys[0].master_clone().unwrap();
+    let mut card = site.ptys[1].master_clone().unwrap();
+    for kg in [
+        0.0, 12_000.0, 30_000.0, 43_680.0, 43_680.0, 43_680.0, 43_680.0,
+    ] {
+        scale.write_all(&wire::xk3190::tf0_frame(kg, 0)).unwrap();
+    }
+    card.write_all(&wire::rdm6300::frame([0xEA, 0x72, 0xD8, 0xF6, 0x61]))
+        .unwrap();
+    let alarm: AlarmRecord = site
+        .until_store(60, "the lane's manual alarm stored", |s| {
+            s.snapshot()
+                .ok()?
+                .open_alarms()
+                .ok()?
+                .into_iter()
+                .find(|a| a.alarm.code == "lane.manual")
+        })
+        .await;
+    assert_eq!(alarm.alarm.lane.as_deref(), Some("L01"));
+    let passage = alarm.alarm.passage.clone().expect("names its passage");
+    let stored = Store::open_for_reading(site.store_path())
+        .unwrap()
+        .passage(&passage)
+        .unwrap()
+        .expect("the passage, stored with it");
+    assert_eq!(stored.updated_ms, alarm.first_ms);
+    assert!(alarm.acknowledged.is_none() && alarm.count == 1);
+
+    // Listed afterwards, from the file and from the running daemon.
+    let store_arg = site.store_path();
+    let store_arg = store_arg.to_str().unwrap();
+    let site_arg = site.manifest.path.to_str().unwrap().to_owned();
+    let (ok, from_file, err) = kakou(&["alarm", "list", "--open", "--store", store_arg]);
+    assert!(ok, "{err}");
+    assert!(
+        from_file.contains(&alarm.id) && from_file.contains("OPEN"),
+        "{from_file}"
+    );
+    let (ok, from_daemon, err) = kakou(&["alarm", "list", "--open", "--site", &site_arg]);
+    assert!(ok, "{err}");
+    assert_eq!(from_daemon, from_file);
+
+    // Acknowledged over the bus; the same request again gets the first answer.
+    let reply_to = format!("kakou/{}/reply/station-test", site.manifest.site.id);
+    site.listen("reply/station-test").await;
+    let request = AlarmAckRequest {
+        alarm: alarm.id.clone(),
+        operator: "O-17".into(),
+        note: Some("seen on the lane camera".into()),
+        reply_to: Some(reply_to.clone()),
+    };
+    let topic = format!("kakou/{}/alarm-ack", site.manifest.site.id);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let bytes = payload::Envelope::new("ack-1".to_owned(), 0, request.clone()).to_bytes();
+        site.bus
+            .0
+            .publish(&topic, bytes, QoS::AtLeastOnce, false)
+            .await
+            .unwrap();
+        let m = site.next("/reply/station-test").await;
+        answers.push(
+            payload::parse::<AlarmAckReply>(&m.topic, &m.payload)
+                .unwrap()
+                .body,
+        );
+    }
+    assert!(answers[0].ok, "{}", answers[0].message);
+    assert_eq!(answers[1], answers[0]);
+    let acked = answers[0].alarm.clone().expect("the alarm");
+    let ack = acked.acknowledged.expect("acknowledged");
+    assert_eq!(
+        (ack.by.as_str(), ack.note.as_deref()),
+        ("O-17", Some("seen on the lane camera"))
+    );
+    assert!(acked.cleared.is_none(), "acknowledged, still open");
+
+    // Another request to acknowledge it is refused, naming who did.
+    let (ok, out, err) = kakou(&[
+        "alarm",
+        "ack",
+        &alarm.id,
+        "--operator",
+        "O-18",
+        "--site",
+        &site_arg,
+    ]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("acknowledged before, by O-17"), "{err}");
+    let store = Store::open_for_reading(site.store_path()).unwrap();
+    let kept = store.snapshot().unwrap().alarm(&alarm.id).unwrap().unwrap();
+    assert_eq!(kept.acknowledged.map(|a| a.by).as_deref(), Some("O-17"));
+    let audit = store.snapshot().unwrap().audit(1, usize::MAX).unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.entry.action == "alarm.ack" && r.entry.subject == alarm.id)
+            .count(),
+        1,
+        "acknowledged once"
     );
     site.stop().await;
 }

@@ -5,13 +5,21 @@
 //! would flood the store): at most one per code, lane and device per [`QUIET`], the next one
 //! saying how many were held back and counting them on the stored alarm. Every other alarm is
 //! kept.
+//!
+//! Also operators' acknowledgements of stored alarms (`kakou/{site}/alarm-ack`,
+//! [`answer_alarm_ack`]): once per request id, with an audit entry, the answer kept in the
+//! store's `requests` table for a retry.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use crate::bus::{AlarmMessage, Outbox};
 use crate::device::now_ms;
-use crate::store::{Confirm, StoreError, Writer};
+use crate::store::{
+    AlarmRecord, AlarmUpdate, AuditEntry, Confirm, Store, StoreError, StoredReply, Writer,
+};
 
 /// The shortest time between two alarms with the same code, lane and device.
 pub const QUIET: Duration = Duration::from_secs(10);
@@ -97,4 +105,124 @@ impl Alarms {
             }
         });
     }
+}
+
+/// An operator acknowledges a stored alarm (`kakou/{site}/alarm-ack`); the envelope id is the
+/// request id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmAckRequest {
+    /// The alarm's id (`kakou alarm list`).
+    pub alarm: String,
+    /// Operator id.
+    pub operator: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Where to send the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+}
+
+/// The answer to an [`AlarmAckRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmAckReply {
+    /// The request id.
+    pub request: String,
+    /// Acknowledged by this request.
+    pub ok: bool,
+    /// Why not, when not.
+    #[serde(default)]
+    pub message: String,
+    /// The alarm as it is after the request, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmRecord>,
+}
+
+/// Acknowledges an alarm once per request id: the acknowledgement, its audit entry and the
+/// answer in one transaction. A copy of a request answered before (even a refused one) gets the
+/// first answer, with `true`. A store failure is answered as not done, and not kept: the next
+/// copy tries again.
+pub async fn answer_alarm_ack(
+    store: &Store,
+    writer: &Writer,
+    id: &str,
+    request: &AlarmAckRequest,
+    now_ms: i64,
+) -> (AlarmAckReply, bool) {
+    match store
+        .snapshot()
+        .and_then(|s| s.request_answer_as::<AlarmAckReply>(id))
+    {
+        Ok(Some(first)) => return (first, true),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("alarm request {id}: {e}; looked up again in the write"),
+    }
+    let (key, req) = (id.to_owned(), request.clone());
+    let written = writer
+        .write(move |tx| {
+            if let Some(first) = tx.read().request_answer_as::<AlarmAckReply>(&key)? {
+                return Ok((first, true));
+            }
+            let alarm_id = req.alarm.as_str();
+            let update =
+                tx.acknowledge_alarm(alarm_id, &req.operator, now_ms, req.note.as_deref())?;
+            let reply = |ok: bool, message: String, alarm: Option<AlarmRecord>| AlarmAckReply {
+                request: key.clone(),
+                ok,
+                message,
+                alarm,
+            };
+            let reply = match update {
+                AlarmUpdate::Updated(r) => {
+                    tx.audit(AuditEntry {
+                        who: req.operator.clone(),
+                        when_ms: now_ms,
+                        action: "alarm.ack".into(),
+                        subject: r.id.clone(),
+                        before: None,
+                        after: serde_json::to_value(&r.acknowledged).ok(),
+                    })?;
+                    reply(true, String::new(), Some(r))
+                }
+                AlarmUpdate::Unknown => reply(
+                    false,
+                    format!(
+                        "no alarm {alarm_id:?} in the store; `kakou alarm list` shows their ids"
+                    ),
+                    None,
+                ),
+                AlarmUpdate::AlreadyAcknowledged(r) => {
+                    let by = r.acknowledged.as_ref().map(|a| (a.by.clone(), a.at_ms));
+                    let (who, at) = by.unwrap_or_default();
+                    reply(
+                        false,
+                        format!("alarm {alarm_id} was acknowledged before, by {who} at {at} ms"),
+                        Some(r),
+                    )
+                }
+                AlarmUpdate::AlreadyCleared(r) => reply(
+                    false,
+                    format!("alarm {alarm_id} is cleared; nothing to acknowledge"),
+                    Some(r),
+                ),
+            };
+            let stored = StoredReply {
+                at_ms: now_ms,
+                reply: serde_json::to_value(&reply).unwrap_or_default(),
+            };
+            tx.request_answered(&key, &stored)?;
+            Ok::<_, StoreError>((reply, false))
+        })
+        .await;
+    written.unwrap_or_else(|e| {
+        (
+            AlarmAckReply {
+                request: id.to_owned(),
+                ok: false,
+                message: format!("not done: {e}; send the request again"),
+                alarm: None,
+            },
+            false,
+        )
+    })
 }

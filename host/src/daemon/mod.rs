@@ -18,12 +18,12 @@ mod messages;
 mod queries;
 mod requests;
 
-pub use alarms::Alarms;
+pub use alarms::{AlarmAckReply, AlarmAckRequest, Alarms, answer_alarm_ack};
 pub use messages::{
     CommandMessage, DaemonStatusMessage, DeviceStatusMessage, PlatformMessage, PlatformReport,
     ReadingMessage,
 };
-pub use queries::{QueryKind, QueryReply, QueryRequest};
+pub use queries::{QueryKind, QueryReply, QueryRequest, stored_alarms};
 
 /// The daemon's runtime: a Tokio multi-thread runtime with `workers` worker threads (named
 /// `kakou-daemon`), or [`default_workers`] when `None`.
@@ -287,6 +287,7 @@ pub async fn run(
     for filter in [
         topics.outbox_ack(),
         topics.query(),
+        topics.alarm_ack(),
         format!("{root}/lane/+/device/+/command"),
         topics.platform("records"),
     ] {
