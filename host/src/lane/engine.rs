@@ -953,6 +953,15 @@ impl Worker {
                 let planned = planned.clone();
                 let after = tx.manual_update(&id, action.clone(), move |r| *r = planned)?;
                 tx.outbox_push(&me.passage(&after, &cause))?;
+                // Why the barrier stayed down, when it no longer does (or for another reason
+                // now), is cleared by the daemon; the rules' alarms and a barrier that did not
+                // open wait for an operator.
+                let gone: Vec<&str> = HOLD_ALARMS
+                    .iter()
+                    .copied()
+                    .filter(|c| !lane_alarms.iter().any(|a| a.code == *c))
+                    .collect();
+                tx.clear_passage_alarms(&after.passage.id, &gone, after.updated_ms)?;
                 for (m, alarm) in me.alarms(&after, lane_alarms.clone()) {
                     tx.outbox_push(&m)?;
                     tx.raise_alarm(&m.message_id, &alarm, after.updated_ms, 1)?;
@@ -1060,6 +1069,9 @@ impl Worker {
         }
     }
 }
+
+/// The alarms saying why a passage's barrier stays down (raised by `alarms_for`).
+const HOLD_ALARMS: [&str; 3] = ["lane.manual", "lane.inspect", "lane.refuse"];
 
 /// Builds a lane's outbox messages; cloned into store-writer jobs, which build them from the
 /// record as written.

@@ -384,6 +384,22 @@ async fn an_operator_releasing_the_waiting_truck_in_the_lane_lifts_the_barrier_o
         .map(|a| a.action.as_str())
         .collect();
     assert_eq!(actions, ["release"]);
+    // Why it waited is gone: the daemon cleared that alarm in the same transaction.
+    let snap = rig.store.snapshot().expect("snap");
+    assert!(snap.open_alarms().expect("open").is_empty());
+    let all = snap.alarms_between(i64::MIN, i64::MAX).expect("all");
+    let manual = all
+        .iter()
+        .find(|a| a.alarm.code == "lane.manual" && a.alarm.passage.as_deref() == Some(id.as_str()))
+        .expect("the manual alarm, kept");
+    assert_eq!(
+        manual.cleared,
+        Some(crate::store::AlarmClear {
+            at_ms: stored.updated_ms,
+            by: None
+        })
+    );
+    drop(snap);
     answer(command, Ok(CommandSent { bytes: 8 }));
     assert!(rig.barrier_outcome().await);
     assert_eq!(rig.stop().await, NONE);

@@ -688,6 +688,33 @@ impl WriteTx {
         Ok(AlarmUpdate::Updated(r))
     }
 
+    /// Clears, as the daemon, the open alarms of passage `passage` with one of the `codes`
+    /// (those whose cause went away). Returns the alarms cleared.
+    pub fn clear_passage_alarms(
+        &mut self,
+        passage: &str,
+        codes: &[&str],
+        at_ms: i64,
+    ) -> Result<Vec<AlarmRecord>, StoreError> {
+        let ids: Vec<String> = self
+            .read()
+            .open_alarms()?
+            .into_iter()
+            .filter(|a| {
+                a.alarm.passage.as_deref() == Some(passage)
+                    && codes.contains(&a.alarm.code.as_str())
+            })
+            .map(|a| a.id)
+            .collect();
+        let mut cleared = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let AlarmUpdate::Updated(r) = self.clear_alarm(&id, None, at_ms)? {
+                cleared.push(r);
+            }
+        }
+        Ok(cleared)
+    }
+
     fn put_alarm(&mut self, r: &AlarmRecord) -> Result<(), StoreError> {
         let bytes = self.encode("alarms", r)?;
         self.put_bytes(ALARMS, &r.id, &bytes)
