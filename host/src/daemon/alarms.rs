@@ -50,16 +50,24 @@ impl Alarms {
     }
 
     /// Queues `alarm` (unless one like it went out within [`QUIET`]); returns at once.
-    pub fn raise(&mut self, mut alarm: AlarmMessage) {
+    pub fn raise(&mut self, alarm: AlarmMessage) {
+        self.raise_at(alarm, Instant::now());
+    }
+
+    /// [`Alarms::raise`] at `now`; the task writing it, when it is not held back.
+    fn raise_at(
+        &mut self,
+        mut alarm: AlarmMessage,
+        now: Instant,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let key = (alarm.code.clone(), alarm.lane.clone(), alarm.device.clone());
-        let now = Instant::now();
         let thinned = alarm.device.is_some();
         // Raised this many times since the last one stored: the held-back repeats count.
         let mut times = 1;
         match self.last.get_mut(&key).filter(|_| thinned) {
             Some((at, held)) if now.duration_since(*at) < QUIET => {
                 *held += 1;
-                return;
+                return None;
             }
             Some((at, held)) => {
                 times += *held;
@@ -91,7 +99,7 @@ impl Alarms {
             Confirm::Broker,
         );
         let (writer, outbox) = (self.writer.clone(), self.outbox.clone());
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             let written: Result<(), StoreError> = writer
                 .write(move |tx| {
                     tx.outbox_push(&message)?;
@@ -103,7 +111,7 @@ impl Alarms {
                 Ok(()) => outbox.wake(),
                 Err(e) => tracing::error!("alarm not recorded: {e}"),
             }
-        });
+        }))
     }
 }
 
@@ -225,4 +233,65 @@ pub async fn answer_alarm_ack(
             false,
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use kakou_plugin_sdk::model::Severity;
+
+    use super::*;
+    use crate::bus::Topics;
+
+    fn fault(message: &str) -> AlarmMessage {
+        AlarmMessage {
+            code: "device.fault".into(),
+            lane: Some("L01".into()),
+            device: Some("scale".into()),
+            passage: None,
+            severity: Severity::Warning,
+            message: message.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_device_alarm_held_back_is_counted_on_the_stored_alarm() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("kakou.redb")).expect("open");
+        let writer = Writer::spawn(store.clone()).expect("writer");
+        let outbox = Outbox::unpublished(Topics::new("s"), Confirm::Broker);
+        let mut alarms = Alarms::new(writer, outbox, "s-1".into());
+        let t0 = Instant::now();
+        alarms
+            .raise_at(fault("checksum"), t0)
+            .expect("the first goes out")
+            .await
+            .expect("written");
+        // Three more within the quiet time are held back, not written.
+        for n in 1..=3 {
+            assert!(
+                alarms
+                    .raise_at(fault("checksum"), t0 + Duration::from_millis(n))
+                    .is_none()
+            );
+        }
+        let snap = store.snapshot().expect("snap");
+        let open = snap.open_alarms().expect("open");
+        assert_eq!((open.len(), open[0].count), (1, 1));
+        drop(snap);
+        // The next after it counts them: raised 5 times in all, one alarm.
+        alarms
+            .raise_at(fault("checksum"), t0 + QUIET)
+            .expect("goes out")
+            .await
+            .expect("written");
+        let open = store.snapshot().expect("snap").open_alarms().expect("open");
+        assert_eq!(open.len(), 1);
+        assert_eq!((open[0].id.as_str(), open[0].count), ("s-1-alarm-1", 5));
+        assert_eq!(open[0].alarm.message, "checksum (3 more like it held back)");
+        // Each went to the outbox too.
+        assert_eq!(
+            store.snapshot().expect("snap").outbox_len().expect("len"),
+            2
+        );
+    }
 }
