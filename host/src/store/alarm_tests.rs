@@ -108,6 +108,24 @@ fn a_repeat_counts_on_the_standing_alarm_until_it_is_cleared() {
     );
     drop(snap);
     clean(&s);
+
+    // An open alarm missing from the open index is found by the check.
+    let key = fresh.alarm.standing_key();
+    s.write(|tx| {
+        let mut t = tx.txn.open_table(ALARMS_OPEN).expect("table");
+        t.remove(key.as_str()).expect("remove");
+        Ok::<_, StoreError>(())
+    })
+    .expect("write");
+    let report = s.snapshot().expect("snap").check().expect("check");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.table == "alarms_open" && p.message.contains("1 entries for 2 open alarms")),
+        "{:?}",
+        report.problems
+    );
 }
 
 #[test]
