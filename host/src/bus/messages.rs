@@ -24,6 +24,20 @@ pub struct AlarmMessage {
     pub message: String,
 }
 
+impl AlarmMessage {
+    /// The alarm as the store keeps it.
+    pub fn to_record(&self) -> crate::store::NewAlarm {
+        crate::store::NewAlarm {
+            code: self.code.clone(),
+            severity: self.severity,
+            lane: self.lane.clone(),
+            device: self.device.clone(),
+            passage: self.passage.clone(),
+            message: self.message.clone(),
+        }
+    }
+}
+
 fn warning() -> Severity {
     Severity::Warning
 }

@@ -52,6 +52,11 @@ impl Topics {
         format!("{}/lane/{lane}/manual", self.root)
     }
 
+    /// Operators' acknowledgements of stored alarms: `kakou/{site}/alarm-ack`.
+    pub fn alarm_ack(&self) -> String {
+        format!("{}/alarm-ack", self.root)
+    }
+
     /// Alarms: `kakou/{site}/alarm`.
     pub fn alarm(&self) -> String {
         format!("{}/alarm", self.root)

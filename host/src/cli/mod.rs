@@ -3,6 +3,7 @@
 //! Each command is a thin edge over the library modules: it parses, calls, and prints. Errors
 //! go back to `main` as `anyhow` with context naming the file or plugin.
 
+mod alarm;
 mod check;
 mod lane;
 mod outbox;
@@ -65,6 +66,10 @@ pub enum Command {
     /// `--site S` asks the running daemon; `--store FILE` reads the store file, daemon running
     /// or not (`--delivered N` adds the last N delivered messages with their times).
     Outbox(outbox::OutboxArgs),
+    /// Stored alarms with their state (raised, repeats, acknowledged, cleared): list them
+    /// (`--site S` asks the running daemon, `--store FILE` reads the file), or acknowledge one.
+    #[command(subcommand)]
+    Alarm(alarm::AlarmCommand),
     /// Play simulated devices from scenario files (see manifests/sim/).
     ///
     /// Each scenario plays one device on a pseudo-terminal, TCP, UDP or HTTP with the exact
@@ -150,6 +155,7 @@ impl Cli {
             Command::Query(c) => c.run(),
             Command::Stats(c) => c.run(),
             Command::Outbox(c) => c.run(),
+            Command::Alarm(c) => c.run(),
             Command::Sim { scenarios } => runtime()?.block_on(sim(scenarios)),
             Command::Devices { site } => runtime()?.block_on(devices(site)),
             Command::Check { site } => check::run(&site),

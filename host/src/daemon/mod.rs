@@ -18,12 +18,12 @@ mod messages;
 mod queries;
 mod requests;
 
-pub use alarms::Alarms;
+pub use alarms::{AlarmAckReply, AlarmAckRequest, Alarms, answer_alarm_ack};
 pub use messages::{
     CommandMessage, DaemonStatusMessage, DeviceStatusMessage, PlatformMessage, PlatformReport,
     ReadingMessage,
 };
-pub use queries::{QueryKind, QueryReply, QueryRequest};
+pub use queries::{QueryKind, QueryReply, QueryRequest, stored_alarms};
 
 /// The daemon's runtime: a Tokio multi-thread runtime with `workers` worker threads (named
 /// `kakou-daemon`), or [`default_workers`] when `None`.
@@ -257,6 +257,12 @@ pub async fn run(
     options.last_will = Some((topics.daemon_status(), offline.to_bytes()));
     let store = Store::open(&manifest.store.path)?;
     let writer = Writer::spawn(store.clone())?;
+    // The parameter library's equipment item is the manifest's; a hot-swapped edit rewrites it.
+    let equipment = manifest.clone();
+    let files = writer
+        .write(move |tx| tx.put_site_equipment(&equipment))
+        .await?;
+    tracing::info!("{files} equipment files written from the site manifest");
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
     let ruleset = match manifest.ruleset_path() {
         Some(path) => Some(RuleSet::load(
@@ -281,6 +287,7 @@ pub async fn run(
     for filter in [
         topics.outbox_ack(),
         topics.query(),
+        topics.alarm_ack(),
         format!("{root}/lane/+/device/+/command"),
         topics.platform("records"),
     ] {
@@ -347,7 +354,8 @@ pub async fn run(
     // Hot swap: plugin folders, the rule set file and this manifest are watched from here on.
     let (swap_tx, mut swap_events) = mpsc::channel::<crate::swap::SwapEvent>(256);
     let swap = crate::swap::spawn(
-        crate::swap::SwapSetup::new(&manifest, &runtime, &layer, lane_ctx.clone()),
+        crate::swap::SwapSetup::new(&manifest, &runtime, &layer, lane_ctx.clone())
+            .with_writer(writer.clone()),
         swap_tx,
         shutdown.clone(),
     );

@@ -1,5 +1,6 @@
 //! Queries over the bus (`kakou/{site}/query`): the same passage queries and statistics as
-//! `kakou query` and `kakou stats`, answered on the requester's reply topic.
+//! `kakou query` and `kakou stats`, and the stored alarms (`kakou alarm list`), answered on the
+//! requester's reply topic.
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,15 @@ pub enum QueryKind {
     /// The outbox: every message not yet delivered with its stage, attempts and last error
     /// (answered by the daemon's publisher, not the store).
     Outbox,
+    /// Stored alarms: those not cleared (`open`), or those first raised in `range`.
+    Alarms {
+        /// Only the alarms not cleared, whenever raised.
+        #[serde(default)]
+        open: bool,
+        /// Otherwise, alarms first raised in this range.
+        #[serde(default)]
+        range: TimeRange,
+    },
     /// Outcome counts per lane per day, and the inspection and manual queues.
     Outcomes {
         /// Passages started in this range.
@@ -93,6 +103,12 @@ pub fn answer(store: &Store, kind: &QueryKind) -> Result<serde_json::Value, Stri
                 "more": found.more,
             })))
         }
+        QueryKind::Alarms { open, range } => {
+            let snap = store.snapshot().map_err(|e| e.to_string())?;
+            json(serde_json::to_value(
+                stored_alarms(&snap, *open, *range).map_err(|e| e.to_string())?,
+            ))
+        }
         QueryKind::Passage { passage } => match store.passage(passage) {
             Ok(Some(r)) => json(serde_json::to_value(r)),
             Ok(None) => Err(format!("no passage {passage:?}")),
@@ -131,5 +147,19 @@ pub fn answer(store: &Store, kind: &QueryKind) -> Result<serde_json::Value, Stri
                 json(serde_json::to_value(report))
             }
         }
+    }
+}
+
+/// The alarms `kakou alarm list` shows: those not cleared, or those first raised in `range`.
+pub fn stored_alarms(
+    snap: &crate::store::Snapshot,
+    open: bool,
+    range: TimeRange,
+) -> Result<Vec<crate::store::AlarmRecord>, crate::store::StoreError> {
+    if open {
+        snap.open_alarms()
+    } else {
+        let to = range.to_ms.map_or(i64::MAX, |t| t.saturating_sub(1));
+        snap.alarms_between(range.from_ms.unwrap_or(i64::MIN), to)
     }
 }

@@ -1,5 +1,5 @@
 //! Requests from the bus: operator actions (to their lane), site actions (control orders,
-//! parameters), queries, device commands, platform records and receivers' confirmations.
+//! parameters), alarm acknowledgements, queries, device commands, platform records and receivers' confirmations.
 //! Anything that takes time (a store write, a long query, a device command) runs in a task of
 //! its own, so the router goes on at once. Bad input is refused on `kakou/{site}/rejected`
 //! with the message id and the reason, and an alarm.
@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use kakou_plugin_sdk::model::Severity;
 
+use super::alarms::{AlarmAckRequest, answer_alarm_ack};
 use super::queries::{self, QueryKind, QueryReply, QueryRequest};
 use super::{Alarms, CommandMessage, Daemon, PlatformMessage, PlatformReport};
 use crate::bus::outbox::AckMessage;
@@ -120,6 +121,14 @@ pub(super) fn on_message(d: &mut Daemon, layer: &Arc<DeviceLayer>, m: Message) {
             m.topic.clone(),
             &m.payload,
         )
+    } else if t == topics.alarm_ack() {
+        alarm_ack(
+            d.store.clone(),
+            d.writer.clone(),
+            answer.clone(),
+            m.topic.clone(),
+            &m.payload,
+        )
     } else if t == topics.query() {
         query(d, answer.clone(), m.topic.clone(), &m.payload)
     } else {
@@ -217,6 +226,39 @@ fn site_action(
                 Some(id.clone()),
                 format!("message {id} on {topic}: {}", reply.message),
             ),
+        }
+    });
+    Ok(())
+}
+
+/// Acknowledges a stored alarm in a task, once per request id ([`answer_alarm_ack`]), and
+/// answers when asked; a refusal is published on `rejected` (with an alarm the first time).
+fn alarm_ack(
+    store: Store,
+    writer: Writer,
+    answer: Answer,
+    topic: String,
+    payload: &[u8],
+) -> Result<(), String> {
+    let m: Envelope<AlarmAckRequest> =
+        payload::parse(&topic, payload).map_err(|e| e.to_string())?;
+    if m.body.operator.trim().is_empty() {
+        return Err(format!(
+            "message {} on {topic}: `operator` is empty: an acknowledgement names who made it",
+            m.id
+        ));
+    }
+    tokio::spawn(async move {
+        let id = m.id.clone();
+        let (reply, repeat) = answer_alarm_ack(&store, &writer, &id, &m.body, now_ms()).await;
+        if let Some(reply_to) = &m.body.reply_to {
+            answer.publish(reply_to, format!("{id}-reply"), reply.clone());
+        }
+        let reason = format!("message {id} on {topic}: {}", reply.message);
+        match (reply.ok, repeat) {
+            (true, _) => tracing::info!("{}: alarm {} acknowledged", m.body.operator, m.body.alarm),
+            (false, false) => answer.refuse(&topic, Some(id.clone()), reason),
+            (false, true) => answer.reject(&topic, Some(id.clone()), reason),
         }
     });
     Ok(())

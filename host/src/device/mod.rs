@@ -201,6 +201,14 @@ impl DeviceHandle {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Replaces the equipment file the device's status reports (an applied manifest edit).
+    pub fn set_equipment(&self, equipment: crate::config::Equipment) {
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .equipment = equipment;
+    }
+
     /// Replaces the device's decoder with `instance`, inside the device's task, between two
     /// feeds: the old decoder's unconsumed bytes (`drain`) go to the new one first, then every
     /// byte that arrived meanwhile, in order, so no frame is lost or decoded twice. Returns

@@ -22,8 +22,8 @@ use crate::bus::{AlarmMessage, Outbox};
 use crate::config::LaneConfig;
 use crate::device::DeviceCommand;
 use crate::store::{
-    AuditEntry, ManualAction, OutboxMessage, PassageRecord, PassageState, Store, StoreError,
-    StoreLookups, StoredReply, WriteTx, Writer,
+    AuditEntry, ManualAction, NewAlarm, OutboxMessage, PassageRecord, PassageState, Store,
+    StoreError, StoreLookups, StoredReply, WriteTx, Writer,
 };
 
 /// What every lane of a site shares.
@@ -487,15 +487,17 @@ impl Worker {
         let me = MessageBuilder {
             outbox: self.ctx.outbox.clone(),
         };
-        let mut messages = vec![me.passage(record, cause)];
-        messages.extend(me.alarms(record, alarms));
+        let passage = me.passage(record, cause);
+        let alarms = me.alarms(record, alarms);
         let record = record.clone();
         self.ctx
             .writer
             .write(move |tx| {
                 tx.put_passage(&record)?;
-                for m in &messages {
+                tx.outbox_push(&passage)?;
+                for (m, alarm) in &alarms {
                     tx.outbox_push(m)?;
+                    tx.raise_alarm(&m.message_id, alarm, record.updated_ms, 1)?;
                 }
                 more(tx)
             })
@@ -699,15 +701,23 @@ impl Worker {
                         "{passage} was released but the barrier of lane {lane} did not take the open command: {failure}; open it by hand"
                     ),
                 };
+                let at = now_ms();
+                let stored = alarm.to_record();
                 let message = ctx.outbox.message_confirmed_by(
                     ctx.outbox.topics().alarm(),
                     format!("{passage}:barrier"),
-                    now_ms(),
+                    at,
                     alarm.clone(),
                     crate::store::Confirm::Broker,
                 );
-                let written: Result<u64, StoreError> =
-                    ctx.writer.write(move |tx| tx.outbox_push(&message)).await;
+                let written: Result<(), StoreError> = ctx
+                    .writer
+                    .write(move |tx| {
+                        tx.outbox_push(&message)?;
+                        tx.raise_alarm(&message.message_id, &stored, at, 1)
+                            .map(drop)
+                    })
+                    .await;
                 match written {
                     Ok(_) => ctx.outbox.wake(),
                     Err(e) => tracing::error!(%lane, "barrier alarm not recorded: {e}"),
@@ -943,8 +953,18 @@ impl Worker {
                 let planned = planned.clone();
                 let after = tx.manual_update(&id, action.clone(), move |r| *r = planned)?;
                 tx.outbox_push(&me.passage(&after, &cause))?;
-                for m in me.alarms(&after, lane_alarms.clone()) {
+                // Why the barrier stayed down, when it no longer does (or for another reason
+                // now), is cleared by the daemon; the rules' alarms and a barrier that did not
+                // open wait for an operator.
+                let gone: Vec<&str> = HOLD_ALARMS
+                    .iter()
+                    .copied()
+                    .filter(|c| !lane_alarms.iter().any(|a| a.code == *c))
+                    .collect();
+                tx.clear_passage_alarms(&after.passage.id, &gone, after.updated_ms)?;
+                for (m, alarm) in me.alarms(&after, lane_alarms.clone()) {
                     tx.outbox_push(&m)?;
+                    tx.raise_alarm(&m.message_id, &alarm, after.updated_ms, 1)?;
                 }
                 let answer = reply_for(&request_id, &after, opens);
                 let stored = StoredReply {
@@ -1050,6 +1070,9 @@ impl Worker {
     }
 }
 
+/// The alarms saying why a passage's barrier stays down (raised by `alarms_for`).
+const HOLD_ALARMS: [&str; 3] = ["lane.manual", "lane.inspect", "lane.refuse"];
+
 /// Builds a lane's outbox messages; cloned into store-writer jobs, which build them from the
 /// record as written.
 #[derive(Clone)]
@@ -1075,8 +1098,13 @@ impl MessageBuilder {
         self.outbox.message(topic, id, record.updated_ms, body)
     }
 
-    /// The alarm messages of a passage's state, ids stable in the same way.
-    fn alarms(&self, record: &PassageRecord, alarms: Vec<AlarmMessage>) -> Vec<OutboxMessage> {
+    /// The alarm messages of a passage's state, ids stable in the same way, each with the
+    /// alarm as the store keeps it (under its message's id).
+    fn alarms(
+        &self,
+        record: &PassageRecord,
+        alarms: Vec<AlarmMessage>,
+    ) -> Vec<(OutboxMessage, NewAlarm)> {
         let topic = self.outbox.topics().alarm();
         alarms
             .into_iter()
@@ -1088,13 +1116,15 @@ impl MessageBuilder {
                     record.updated_ms,
                     record.manual_actions.len()
                 );
-                self.outbox.message_confirmed_by(
+                let stored = a.to_record();
+                let m = self.outbox.message_confirmed_by(
                     topic.clone(),
                     id,
                     record.updated_ms,
                     a,
                     crate::store::Confirm::Broker,
-                )
+                );
+                (m, stored)
             })
             .collect()
     }

@@ -321,6 +321,20 @@ async fn a_manual_verdict_leaves_the_barrier_down_and_the_passage_waiting() {
             .any(|a| a.code == "lane.manual" && a.passage.as_deref() == Some(id.as_str())),
         "{alarms:?}"
     );
+    // Kept with its state, written with the passage: an offline station learns of it.
+    let open = rig
+        .store
+        .snapshot()
+        .expect("snap")
+        .open_alarms()
+        .expect("open");
+    assert!(
+        open.iter().any(|a| a.alarm.code == "lane.manual"
+            && a.alarm.passage.as_deref() == Some(id.as_str())
+            && a.count == 1
+            && a.acknowledged.is_none()),
+        "{open:?}"
+    );
     // The lane lists it among its waiting passages.
     let unnamed = rig
         .request(
@@ -370,6 +384,22 @@ async fn an_operator_releasing_the_waiting_truck_in_the_lane_lifts_the_barrier_o
         .map(|a| a.action.as_str())
         .collect();
     assert_eq!(actions, ["release"]);
+    // Why it waited is gone: the daemon cleared that alarm in the same transaction.
+    let snap = rig.store.snapshot().expect("snap");
+    assert!(snap.open_alarms().expect("open").is_empty());
+    let all = snap.alarms_between(i64::MIN, i64::MAX).expect("all");
+    let manual = all
+        .iter()
+        .find(|a| a.alarm.code == "lane.manual" && a.alarm.passage.as_deref() == Some(id.as_str()))
+        .expect("the manual alarm, kept");
+    assert_eq!(
+        manual.cleared,
+        Some(crate::store::AlarmClear {
+            at_ms: stored.updated_ms,
+            by: None
+        })
+    );
+    drop(snap);
     answer(command, Ok(CommandSent { bytes: 8 }));
     assert!(rig.barrier_outcome().await);
     assert_eq!(rig.stop().await, NONE);

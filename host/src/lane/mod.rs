@@ -1,14 +1,15 @@
 //! The lane engine: what a customs gate is for. For every truck it collects the readings into
 //! a passage ([`assembly`]), has the site's rule set decide ([`ruleset`]), records the passage
-//! in the store with its outbox message in one transaction, acts on the barrier, and takes the
+//! in the store with its outbox message and its alarms in one transaction, acts on the barrier,
+//! and takes the
 //! operators' actions on waiting passages ([`OperatorAction`]) and on the whole site
 //! ([`SiteAction`]: control orders, parameters).
 //!
 //! It owns passage assembly, decisions, the operations on passages and the site actions. It
 //! does not open devices (it gets readings and a barrier command channel), does not talk MQTT
 //! (the daemon publishes its [`LaneEvent`]s and feeds it operator messages), and writes only
-//! passages, their outbox messages, audit entries, operators' control orders and parameter
-//! values, and the answers to operators' requests to the store.
+//! passages, their outbox messages, the alarms they raise, audit entries, operators' control
+//! orders and parameter values, and the answers to operators' requests to the store.
 
 pub mod assembly;
 mod engine;

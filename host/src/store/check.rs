@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use super::StoreError;
 use super::read::{Reader, foreign_plate_key, hex_key};
 use super::records::{
-    AuditEntry, ControlOrderRecord, OutboxMessage, ParameterVersion, PassageRecord, subject_key,
-    subject_kind_name,
+    AlarmRecord, AuditEntry, ControlOrderRecord, OutboxMessage, ParameterVersion, PassageRecord,
+    subject_key, subject_kind_name,
 };
 use super::schema::*;
 use crate::config::Equipment;
@@ -620,6 +620,80 @@ impl Checker<'_, '_> {
             }
         }
         drop(t);
+        let mut alarms = BTreeMap::new();
+        let t = r.table(ALARMS)?;
+        if let Some(range) = t.iter().map_err(r.err("alarms"))? {
+            for item in range {
+                let (k, v) = item.map_err(r.err("alarms"))?;
+                match decode::<AlarmRecord>("alarms", v.value()) {
+                    Ok(a) if a.id != k.value() => found.push((
+                        "alarms",
+                        k.value().to_owned(),
+                        format!("holds alarm {:?}, not its own", a.id),
+                    )),
+                    Ok(a) => {
+                        alarms.insert(a.id.clone(), a);
+                    }
+                    Err(e) => found.push((
+                        "alarms",
+                        k.value().to_owned(),
+                        format!("cannot decode: {e}"),
+                    )),
+                }
+            }
+        }
+        drop(t);
+        let t = r.table(ALARMS_BY_TIME)?;
+        let mut timed = 0usize;
+        if let Some(range) = t.iter().map_err(r.err("alarms_by_time"))? {
+            for item in range {
+                let (k, _) = item.map_err(r.err("alarms_by_time"))?;
+                let (at, id) = k.value();
+                timed += 1;
+                if alarms.get(id).is_none_or(|a| a.first_ms != at) {
+                    found.push((
+                        "alarms_by_time",
+                        format!("{at}/{id}"),
+                        "names no alarm first raised then".into(),
+                    ));
+                }
+            }
+        }
+        drop(t);
+        if timed != alarms.len() {
+            found.push((
+                "alarms_by_time",
+                String::new(),
+                format!("{timed} entries for {} alarms", alarms.len()),
+            ));
+        }
+        let t = r.table(ALARMS_OPEN)?;
+        let mut open = 0usize;
+        if let Some(range) = t.iter().map_err(r.err("alarms_open"))? {
+            for item in range {
+                let (k, v) = item.map_err(r.err("alarms_open"))?;
+                open += 1;
+                let ok = alarms
+                    .get(v.value())
+                    .is_some_and(|a| a.is_open() && a.alarm.standing_key() == k.value());
+                if !ok {
+                    found.push((
+                        "alarms_open",
+                        v.value().to_owned(),
+                        "names no open alarm of that code, lane, device and passage".into(),
+                    ));
+                }
+            }
+        }
+        drop(t);
+        let should = alarms.values().filter(|a| a.is_open()).count();
+        if open != should {
+            found.push((
+                "alarms_open",
+                String::new(),
+                format!("{open} entries for {should} open alarms"),
+            ));
+        }
         let seq = r.meta(META_OUTBOX_SEQ)?.unwrap_or(0);
         for (def, name) in [(OUTBOX, "outbox"), (OUTBOX_DONE, "outbox_done")] {
             let t = r.table(def)?;

@@ -142,6 +142,7 @@ impl Reader<'_> {
             EQUIPMENT
         );
         copy!(OUTBOX, OUTBOX_DONE, INBOX, REQUESTS, AUDIT, AUDIT_BY_WHO);
+        copy!(ALARMS, ALARMS_BY_TIME, ALARMS_OPEN);
         copy_multi!(DOC_BY_CONTAINER, DOC_BY_PLATE, CO_BY_SUBJECT);
 
         txn.set_durability(Durability::Immediate)
@@ -276,6 +277,7 @@ pub fn export_tables(
                     "documents" => DOCUMENTS,
                     "control_orders" => CONTROL_ORDERS,
                     "requests" => REQUESTS,
+                    "alarms" => ALARMS,
                     _ => {
                         return Err(StoreError::Invalid {
                             path: r.path().to_path_buf(),

@@ -3,12 +3,12 @@
 //! This module owns the file: its tables and indexes, the encoding of values (a schema version
 //! byte + JSON), migrations between schema versions, integrity checks, backups and exports, and
 //! the validation and application of platform data (registrations, release documents, control
-//! orders, parameters). It knows nothing of the bus, lanes or plugins: callers hand it records
+//! orders, parameters), and alarms with their state (raised, repeated, acknowledged, cleared). It knows nothing of the bus, lanes or plugins: callers hand it records
 //! and outbox messages, and it serves look-ups to rules through [`StoreLookups`]. It does not
 //! publish or decide, takes every record's times from its callers (only a new file's
 //! `created_ms` comes from the clock), and no other module opens the redb file.
 //!
-//! # Tables (schema 3)
+//! # Tables (schema 4)
 //!
 //! | table | key | value |
 //! |---|---|---|
@@ -32,6 +32,9 @@
 //! | `outbox_done` | message id | [`OutboxMessage`] delivered (the last 100,000, with their times) |
 //! | `inbox` | received message id | applied at (ms) |
 //! | `requests` | operator request id, `platform:`message id | [`StoredReply`]: the first answer (a platform message's report), given again to a retry |
+//! | `alarms` | alarm id | [`AlarmRecord`]: raised (first and last time, count of repeats), acknowledged, cleared |
+//! | `alarms_by_time` | (first raised ms, id) | () |
+//! | `alarms_open` | code, lane, device, passage | alarm id, while not cleared |
 //! | `audit` | sequence (1, 2, …) | [`AuditEntry`] |
 //! | `audit_by_who` | (who, when_ms, seq) | () |
 //!
@@ -455,8 +458,8 @@ impl Store {
                     while v < SCHEMA_VERSION {
                         match v {
                             1 => migrate_1_to_2(tx)?,
-                            // Schema 3 only added tables (created above).
-                            2 => {}
+                            // Schemas 3 and 4 only added tables (created above).
+                            2 | 3 => {}
                             _ => unreachable_version(&tx.path, v)?,
                         }
                         v += 1;
@@ -548,5 +551,7 @@ fn migrate_1_to_2(tx: &mut WriteTx) -> Result<(), StoreError> {
     Ok(())
 }
 
+#[cfg(test)]
+mod alarm_tests;
 #[cfg(test)]
 mod tests;

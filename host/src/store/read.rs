@@ -17,8 +17,9 @@ use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use super::records::{
-    AuditEntry, AuditRecord, ControlOrderRecord, OutboxEntry, OutboxMessage, ParameterVersion,
-    PassageRecord, StoredReply, document_kind_key, subject_key, subject_kind_name,
+    AlarmRecord, AuditEntry, AuditRecord, ControlOrderRecord, OutboxEntry, OutboxMessage,
+    ParameterVersion, PassageRecord, StoredReply, document_kind_key, subject_key,
+    subject_kind_name,
 };
 use super::schema::*;
 use crate::config::Equipment;
@@ -967,6 +968,61 @@ impl<'t> Reader<'t> {
         }
     }
 
+    /// One alarm by id.
+    pub fn alarm(&self, id: &str) -> Result<Option<AlarmRecord>, StoreError> {
+        let t = self.table(ALARMS)?;
+        match t.get(id).map_err(self.err("alarms"))? {
+            Some(g) => Ok(Some(
+                decode("alarms", g.value()).map_err(|r| self.corrupt("alarms", id, r))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Alarms not cleared (acknowledged or not), oldest first.
+    pub fn open_alarms(&self) -> Result<Vec<AlarmRecord>, StoreError> {
+        let t = self.table(ALARMS_OPEN)?;
+        let mut ids = Vec::new();
+        if let Some(range) = t.iter().map_err(self.err("alarms_open"))? {
+            for item in range {
+                ids.push(item.map_err(self.err("alarms_open"))?.1.value().to_owned());
+            }
+        }
+        drop(t);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.alarm(&id)?);
+        }
+        out.sort_by(|a, b| (a.first_ms, &a.id).cmp(&(b.first_ms, &b.id)));
+        Ok(out)
+    }
+
+    /// Alarms first raised within `from_ms..=to_ms`, in any state, oldest first.
+    pub fn alarms_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AlarmRecord>, StoreError> {
+        let idx = self.table(ALARMS_BY_TIME)?;
+        let mut ids = Vec::new();
+        if from_ms <= to_ms {
+            let range = idx.range((from_ms, "")..(to_ms.saturating_add(1), ""));
+            if let Some(range) = range.map_err(self.err("alarms_by_time"))? {
+                for item in range {
+                    ids.push(
+                        item.map_err(self.err("alarms_by_time"))?
+                            .0
+                            .value()
+                            .1
+                            .to_owned(),
+                    );
+                }
+            }
+        }
+        drop(idx);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.alarm(&id)?);
+        }
+        Ok(out)
+    }
+
     /// When a received message id was applied, if it was.
     pub fn inbox_seen(&self, id: &str) -> Result<Option<i64>, StoreError> {
         let t = self.table(INBOX)?;
@@ -1056,9 +1112,11 @@ impl<'t> Reader<'t> {
             OUTBOX_DONE,
             INBOX,
             REQUESTS,
-            AUDIT,
-            AUDIT_BY_WHO
+            ALARMS,
+            ALARMS_BY_TIME,
+            ALARMS_OPEN
         );
+        count!(AUDIT, AUDIT_BY_WHO);
         Ok(out)
     }
 }

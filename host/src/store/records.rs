@@ -1,6 +1,6 @@
 //! What the store keeps besides the SDK's model types: passage records with their decision and
-//! life cycle, control orders with their revocation, parameter versions, outbox messages and
-//! audit entries.
+//! life cycle, control orders with their revocation, parameter versions, outbox messages,
+//! alarms with their state and audit entries.
 
 use kakou_plugin_sdk::model::{
     ControlOrder, Direction, DocumentRef, Outcome, Passage, SubjectKind, Verdict,
@@ -380,6 +380,101 @@ pub struct StoredReply {
     pub at_ms: i64,
     /// The answer as sent (the lane's or the site's reply type, as JSON).
     pub reply: serde_json::Value,
+}
+
+/// An alarm as raised, before the store gives it an id or finds the standing one it repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAlarm {
+    /// Alarm code, e.g. `lane.manual`, `device.fault`.
+    pub code: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: kakou_plugin_sdk::model::Severity,
+    /// Lane, when it concerns one.
+    pub lane: Option<String>,
+    /// Device, when it concerns one.
+    pub device: Option<String>,
+    /// Passage, when it concerns one.
+    pub passage: Option<String>,
+    /// What happened.
+    pub message: String,
+}
+
+impl NewAlarm {
+    /// What makes two alarms the same standing alarm: code, lane, device and passage.
+    pub(crate) fn standing_key(&self) -> String {
+        let part = |o: &Option<String>| o.clone().unwrap_or_default();
+        format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.code,
+            part(&self.lane),
+            part(&self.device),
+            part(&self.passage)
+        )
+    }
+}
+
+/// An operator's acknowledgement of an alarm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmAck {
+    /// Operator id.
+    pub by: String,
+    /// Unix ms.
+    pub at_ms: i64,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// An alarm's end: its cause went away (the daemon) or an operator cleared it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmClear {
+    /// Unix ms.
+    pub at_ms: i64,
+    /// Operator id; none when the daemon cleared it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// A stored alarm and its state (table `alarms`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmRecord {
+    /// Alarm id (the id of its first bus message).
+    pub id: String,
+    /// The alarm as last raised (its message is the latest).
+    #[serde(flatten)]
+    pub alarm: NewAlarm,
+    /// First raised, Unix ms.
+    pub first_ms: i64,
+    /// Last raised, Unix ms.
+    pub last_ms: i64,
+    /// Times raised while standing, the held-back repeats of a device alarm included.
+    pub count: u64,
+    /// Acknowledged, by whom and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<AlarmAck>,
+    /// Cleared, when and by whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared: Option<AlarmClear>,
+}
+
+impl AlarmRecord {
+    /// Not cleared.
+    pub fn is_open(&self) -> bool {
+        self.cleared.is_none()
+    }
+}
+
+/// What an acknowledgement or a clearing did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlarmUpdate {
+    /// Done: the alarm as it is now.
+    Updated(AlarmRecord),
+    /// No alarm has that id.
+    Unknown,
+    /// Acknowledged before (by another request): the alarm as it is.
+    AlreadyAcknowledged(AlarmRecord),
+    /// Cleared before: the alarm as it is.
+    AlreadyCleared(AlarmRecord),
 }
 
 /// An outbox message with its id (stable, never reused).

@@ -11,6 +11,10 @@
 //! - **2**: passages carry `decided_by` (a list of plugin versions), `manual_actions`,
 //!   `updated_ms`, the resolved `vehicle` and matched `documents`; the `vehicle_balances`
 //!   table counts entries minus exits per plate and is kept up to date on every passage write.
+//! - **3**: `outbox_done` and `requests` added; values kept their shape.
+//! - **4**: `alarms` (with `alarms_by_time` and `alarms_open`) added, so an alarm is kept with
+//!   its state (raised, repeated, acknowledged, cleared) and a station that was offline learns
+//!   of it; values kept their shape.
 
 use redb::{MultimapTableDefinition, TableDefinition};
 use serde::Serialize;
@@ -18,8 +22,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The schema this build writes, and the newest it reads.
-/// Schema 3 added `outbox_done` and `requests`; values kept their shape.
-pub const SCHEMA_VERSION: u64 = 3;
+/// Schema 4 added the alarm tables; values kept their shape.
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Oldest schema this build can migrate from.
 pub const OLDEST_SCHEMA: u64 = 1;
@@ -92,12 +96,22 @@ pub(crate) const REQUESTS: TableDefinition<'static, &str, &[u8]> = TableDefiniti
 /// Message ids already applied by a receiver → when.
 pub(crate) const INBOX: TableDefinition<'static, &str, i64> = TableDefinition::new("inbox");
 
+/// Alarms with their state (schema 4): alarm id → [`AlarmRecord`](super::AlarmRecord).
+pub(crate) const ALARMS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("alarms");
+/// (first raised ms, alarm id).
+pub(crate) const ALARMS_BY_TIME: TableDefinition<'static, (i64, &str), ()> =
+    TableDefinition::new("alarms_by_time");
+/// Alarms not cleared: what makes two alarms alike (code, lane, device, passage) → alarm id,
+/// so a repeat counts on the standing alarm instead of adding one.
+pub(crate) const ALARMS_OPEN: TableDefinition<'static, &str, &str> =
+    TableDefinition::new("alarms_open");
+
 pub(crate) const AUDIT: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("audit");
 /// (who, when_ms, seq).
 pub(crate) const AUDIT_BY_WHO: TableDefinition<'static, (&str, i64, u64), ()> =
     TableDefinition::new("audit_by_who");
 
-/// Every table of schema 3, for creation, counts and copies.
+/// Every table of schema 4, for creation, counts and copies.
 pub const TABLES: &[&str] = &[
     "meta",
     "passages",
@@ -125,6 +139,9 @@ pub const TABLES: &[&str] = &[
     "outbox_done",
     "inbox",
     "requests",
+    "alarms",
+    "alarms_by_time",
+    "alarms_open",
     "audit",
     "audit_by_who",
 ];
@@ -144,6 +161,7 @@ pub const RECORD_TABLES: &[&str] = &[
     "outbox_done",
     "inbox",
     "requests",
+    "alarms",
     "audit",
 ];
 
@@ -191,7 +209,7 @@ pub(crate) fn create_tables(
         INBOX,
         REQUESTS
     );
-    create!(AUDIT, AUDIT_BY_WHO);
+    create!(AUDIT, AUDIT_BY_WHO, ALARMS, ALARMS_BY_TIME, ALARMS_OPEN);
     create_multi!(DOC_BY_CONTAINER, DOC_BY_PLATE, CO_BY_SUBJECT);
     Ok(())
 }

@@ -708,6 +708,19 @@ fn equipment_files_come_from_the_site_manifest() {
         site.lanes[0].devices.len()
     );
     assert!(snap.equipment("L09", "scale").expect("get").is_none());
+    drop(snap);
+
+    // A device the manifest no longer has loses its file; the others keep theirs.
+    s.write(|tx| tx.put_equipment("L09", "scale", &Default::default()))
+        .expect("write");
+    let mut fewer = site.clone();
+    let removed = fewer.lanes[0].devices.pop().expect("a device");
+    let held = s.write(|tx| tx.put_site_equipment(&fewer)).expect("write");
+    assert_eq!(held, site.lanes[0].devices.len() - 1);
+    let snap = s.snapshot().expect("snap");
+    assert!(snap.equipment("L09", "scale").expect("get").is_none());
+    assert!(snap.equipment("L01", &removed.id).expect("get").is_none());
+    assert_eq!(snap.equipment_files().expect("all").len(), held);
 }
 
 #[test]

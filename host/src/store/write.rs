@@ -12,8 +12,9 @@ use serde::Serialize;
 use super::StoreError;
 use super::read::{Reader, Txn, foreign_plate_key, hex_key, table_name};
 use super::records::{
-    AuditEntry, ControlOrderRecord, ManualAction, OutboxMessage, ParameterVersion, PassageKeys,
-    PassageRecord, subject_key, subject_kind_name,
+    AlarmAck, AlarmClear, AlarmRecord, AlarmUpdate, AuditEntry, ControlOrderRecord, ManualAction,
+    NewAlarm, OutboxMessage, ParameterVersion, PassageKeys, PassageRecord, subject_key,
+    subject_kind_name,
 };
 use super::schema::*;
 use crate::config::{Equipment, SiteManifest};
@@ -521,14 +522,202 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Writes the equipment files of every device of a site manifest.
-    pub fn put_site_equipment(&mut self, site: &SiteManifest) -> Result<(), StoreError> {
+    /// Makes the equipment table the site manifest's: every device's file written, and the
+    /// files of devices the manifest no longer has removed, so the parameter library never
+    /// lists equipment that left the site. Returns how many files it holds.
+    pub fn put_site_equipment(&mut self, site: &SiteManifest) -> Result<usize, StoreError> {
+        let keep: std::collections::BTreeSet<(&str, &str)> = site
+            .lanes
+            .iter()
+            .flat_map(|l| l.devices.iter().map(|d| (l.id.as_str(), d.id.as_str())))
+            .collect();
+        let stale: Vec<(String, String)> = {
+            let t = self
+                .txn
+                .open_table(EQUIPMENT)
+                .map_err(self.table_err("equipment"))?;
+            let mut stale = Vec::new();
+            for item in t.iter().map_err(self.err("equipment"))? {
+                let (k, _) = item.map_err(self.err("equipment"))?;
+                let (lane, device) = k.value();
+                if !keep.contains(&(lane, device)) {
+                    stale.push((lane.to_owned(), device.to_owned()));
+                }
+            }
+            stale
+        };
+        if !stale.is_empty() {
+            let mut t = self
+                .txn
+                .open_table(EQUIPMENT)
+                .map_err(self.table_err("equipment"))?;
+            for (lane, device) in &stale {
+                t.remove((lane.as_str(), device.as_str()))
+                    .map_err(self.err("equipment"))?;
+            }
+        }
         for lane in &site.lanes {
             for d in &lane.devices {
                 self.put_equipment(&lane.id, &d.id, &d.equipment)?;
             }
         }
-        Ok(())
+        Ok(keep.len())
+    }
+
+    // ---- alarms ----
+
+    /// Records an alarm raised at `at_ms`, `times` times (more than once for a device alarm
+    /// whose repeats were held back). One like it still standing (same code, lane, device and
+    /// passage, not cleared) counts the repeat and takes the new message and time; otherwise
+    /// it is a new alarm with id `id`. Returns the alarm as stored.
+    pub fn raise_alarm(
+        &mut self,
+        id: &str,
+        alarm: &NewAlarm,
+        at_ms: i64,
+        times: u64,
+    ) -> Result<AlarmRecord, StoreError> {
+        let key = alarm.standing_key();
+        let standing = {
+            let open = self
+                .txn
+                .open_table(ALARMS_OPEN)
+                .map_err(self.table_err("alarms_open"))?;
+            open.get(key.as_str())
+                .map_err(self.err("alarms_open"))?
+                .map(|g| g.value().to_owned())
+        };
+        let standing = match standing {
+            Some(sid) => self.read().alarm(&sid)?,
+            None => None,
+        };
+        let record = match standing {
+            Some(mut r) => {
+                r.alarm = alarm.clone();
+                r.last_ms = r.last_ms.max(at_ms);
+                r.count += times.max(1);
+                r
+            }
+            None => {
+                let r = AlarmRecord {
+                    id: id.to_owned(),
+                    alarm: alarm.clone(),
+                    first_ms: at_ms,
+                    last_ms: at_ms,
+                    count: times.max(1),
+                    acknowledged: None,
+                    cleared: None,
+                };
+                let mut by_time = self
+                    .txn
+                    .open_table(ALARMS_BY_TIME)
+                    .map_err(self.table_err("alarms_by_time"))?;
+                by_time
+                    .insert((at_ms, id), ())
+                    .map_err(self.err("alarms_by_time"))?;
+                let mut open = self
+                    .txn
+                    .open_table(ALARMS_OPEN)
+                    .map_err(self.table_err("alarms_open"))?;
+                open.insert(key.as_str(), id)
+                    .map_err(self.err("alarms_open"))?;
+                r
+            }
+        };
+        self.put_alarm(&record)?;
+        Ok(record)
+    }
+
+    /// An operator acknowledges alarm `id`: seen, by whom, when, with a note. It stays open
+    /// until it is cleared.
+    pub fn acknowledge_alarm(
+        &mut self,
+        id: &str,
+        by: &str,
+        at_ms: i64,
+        note: Option<&str>,
+    ) -> Result<AlarmUpdate, StoreError> {
+        let Some(mut r) = self.read().alarm(id)? else {
+            return Ok(AlarmUpdate::Unknown);
+        };
+        if r.acknowledged.is_some() {
+            return Ok(AlarmUpdate::AlreadyAcknowledged(r));
+        }
+        r.acknowledged = Some(AlarmAck {
+            by: by.to_owned(),
+            at_ms,
+            note: note.map(str::to_owned),
+        });
+        self.put_alarm(&r)?;
+        Ok(AlarmUpdate::Updated(r))
+    }
+
+    /// Clears alarm `id` at `at_ms`: by an operator, or by the daemon (`by` none) when its
+    /// cause went away. A later alarm like it is a new one.
+    pub fn clear_alarm(
+        &mut self,
+        id: &str,
+        by: Option<&str>,
+        at_ms: i64,
+    ) -> Result<AlarmUpdate, StoreError> {
+        let Some(mut r) = self.read().alarm(id)? else {
+            return Ok(AlarmUpdate::Unknown);
+        };
+        if r.cleared.is_some() {
+            return Ok(AlarmUpdate::AlreadyCleared(r));
+        }
+        r.cleared = Some(AlarmClear {
+            at_ms,
+            by: by.map(str::to_owned),
+        });
+        let key = r.alarm.standing_key();
+        {
+            let mut open = self
+                .txn
+                .open_table(ALARMS_OPEN)
+                .map_err(self.table_err("alarms_open"))?;
+            let mine = open
+                .get(key.as_str())
+                .map_err(self.err("alarms_open"))?
+                .is_some_and(|g| g.value() == id);
+            if mine {
+                open.remove(key.as_str()).map_err(self.err("alarms_open"))?;
+            }
+        }
+        self.put_alarm(&r)?;
+        Ok(AlarmUpdate::Updated(r))
+    }
+
+    /// Clears, as the daemon, the open alarms of passage `passage` with one of the `codes`
+    /// (those whose cause went away). Returns the alarms cleared.
+    pub fn clear_passage_alarms(
+        &mut self,
+        passage: &str,
+        codes: &[&str],
+        at_ms: i64,
+    ) -> Result<Vec<AlarmRecord>, StoreError> {
+        let ids: Vec<String> = self
+            .read()
+            .open_alarms()?
+            .into_iter()
+            .filter(|a| {
+                a.alarm.passage.as_deref() == Some(passage)
+                    && codes.contains(&a.alarm.code.as_str())
+            })
+            .map(|a| a.id)
+            .collect();
+        let mut cleared = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let AlarmUpdate::Updated(r) = self.clear_alarm(&id, None, at_ms)? {
+                cleared.push(r);
+            }
+        }
+        Ok(cleared)
+    }
+
+    fn put_alarm(&mut self, r: &AlarmRecord) -> Result<(), StoreError> {
+        let bytes = self.encode("alarms", r)?;
+        self.put_bytes(ALARMS, &r.id, &bytes)
     }
 
     // ---- outbox, inbox, audit ----

@@ -10,8 +10,10 @@
 //!
 //! It must not touch a device's transport or task (a swap is a request the device's own task
 //! carries out between two feeds), a lane's passages (a lane clones the rule set for each
-//! evaluation, so a passage is decided wholly by one version), the bus or the store: the daemon
-//! publishes its events as alarms. docs/hot-swap.md describes the behaviour.
+//! evaluation, so a passage is decided wholly by one version), the bus or the store (but for
+//! the equipment files of an applied manifest edit, written through the daemon's
+//! [`Writer`]): the daemon publishes its events as alarms. docs/hot-swap.md describes the
+//! behaviour.
 
 mod probation;
 mod site;
@@ -31,6 +33,7 @@ use crate::config::SiteManifest;
 use crate::device::{DeviceHandle, DeviceLayer, DriverSwap};
 use crate::lane::LaneContext;
 use crate::plugin::{DriverPlugin, Runtime};
+use crate::store::Writer;
 
 /// How long a changed file must be quiet before it is looked at, unless told otherwise.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(250);
@@ -296,6 +299,8 @@ pub struct SwapSetup {
     pub lanes: Option<Arc<LaneContext>>,
     /// Quiet time before a changed file is looked at.
     pub debounce: Duration,
+    /// Where an applied edit's equipment files are written; none where no store runs.
+    pub writer: Option<Writer>,
 }
 
 impl SwapSetup {
@@ -313,7 +318,14 @@ impl SwapSetup {
             drivers: layer.drivers().clone(),
             lanes,
             debounce: DEFAULT_DEBOUNCE,
+            writer: None,
         }
+    }
+
+    /// Writes the equipment files of applied manifest edits through `writer`.
+    pub fn with_writer(mut self, writer: Writer) -> Self {
+        self.writer = Some(writer);
+        self
     }
 }
 

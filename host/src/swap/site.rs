@@ -3,10 +3,11 @@
 //!
 //! Owns the comparison only; the supervisor applies the live part. Live: the plugin policy
 //! (`allow-dev-plugins`, `trusted-keys`: used by every later load), the rollback policy, the
-//! site's rule set (`ruleset`, when the lanes are running), and a device's `driver` or `config`
-//! (a new decoder swapped in). Everything else (site id, office, plugins folder, bus, store,
-//! lanes and their settings, adding or removing a device, a device's transport, silence
-//! timeout, byte rate or equipment file) needs a restart, and is named.
+//! site's rule set (`ruleset`, when the lanes are running), a device's `driver` or `config`
+//! (a new decoder swapped in) and a device's equipment file (written to the store: it is
+//! records, nothing runs from it). Everything else (site id, office, plugins folder, bus,
+//! store, lanes and their settings, adding or removing a device, a device's transport, silence
+//! timeout or byte rate) needs a restart, and is named.
 
 use crate::config::{DeviceConfig, SiteManifest};
 
@@ -32,6 +33,8 @@ pub(crate) struct SiteChanges {
     pub ruleset: Option<String>,
     /// Devices to give a new decoder.
     pub devices: Vec<DeviceChange>,
+    /// Devices whose equipment file changed: (lane, device, the edited file).
+    pub equipment: Vec<(String, String, crate::config::Equipment)>,
     /// Changes that need a restart, described.
     pub restart: Vec<String>,
 }
@@ -47,6 +50,7 @@ impl SiteChanges {
 /// (with a rule set), so another rule set can replace theirs.
 pub(crate) fn diff(old: &SiteManifest, new: &SiteManifest, lanes_running: bool) -> SiteChanges {
     let mut c = SiteChanges::default();
+    let mut equipment = Vec::new();
     let mut restart = |what: String| c.restart.push(what);
     let (o, n) = (&old.site, &new.site);
     if o.id != n.id {
@@ -137,7 +141,7 @@ pub(crate) fn diff(old: &SiteManifest, new: &SiteManifest, lanes_running: bool) 
                 fields.push("max-bytes-per-sec");
             }
             if dev.equipment != e.equipment {
-                fields.push("equipment");
+                equipment.push((lane.id.clone(), dev.id.clone(), e.equipment.clone()));
             }
             if !fields.is_empty() {
                 restart(format!(
@@ -170,6 +174,7 @@ pub(crate) fn diff(old: &SiteManifest, new: &SiteManifest, lanes_running: bool) 
         }
     }
     c.ruleset = ruleset;
+    c.equipment = equipment;
     c.policy = o.allow_dev_plugins != n.allow_dev_plugins || o.trusted_keys != n.trusted_keys;
     c.rollback = o.rollback != n.rollback;
     c

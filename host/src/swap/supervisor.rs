@@ -17,11 +17,12 @@ use super::probation::{Probation, Verdict};
 use super::site::{DeviceChange, diff};
 use super::watch::{FileWatcher, Paths, Target};
 use super::{SwapEvent, SwapSetup};
-use crate::config::{DeviceConfig, SiteManifest};
+use crate::config::{DeviceConfig, Equipment, SiteManifest};
 use crate::device::{DeviceHandle, DriverSwap};
 use crate::lane::{LaneContext, RuleSet, RuleSetError};
 use crate::plugin::manifest::FILE_NAME;
 use crate::plugin::{DriverInstance, DriverPlugin, FaultNotice, LoadError, LoadOptions, Runtime};
+use crate::store::{StoreError, Writer};
 
 /// How many earlier rule sets are kept to roll back to.
 const RULESET_HISTORY: usize = 4;
@@ -77,6 +78,8 @@ struct Supervisor {
     watcher: FileWatcher,
     faults: mpsc::UnboundedReceiver<FaultNotice>,
     events: mpsc::Sender<SwapEvent>,
+    /// Where equipment files of applied edits are written.
+    writer: Option<Writer>,
 }
 
 pub(super) fn spawn(
@@ -91,6 +94,7 @@ pub(super) fn spawn(
         drivers,
         lanes,
         debounce,
+        writer,
     } = setup;
     let paths = Paths {
         plugins: manifest.site.plugins.clone(),
@@ -135,6 +139,7 @@ pub(super) fn spawn(
         runtime,
         manifest,
         lanes,
+        writer,
         ruleset_history: Vec::new(),
         rolled_back: HashSet::new(),
         watcher,
@@ -610,6 +615,15 @@ impl Supervisor {
                 ));
             }
         }
+        if !changes.equipment.is_empty() {
+            match self.change_equipment(&changes.equipment).await {
+                Ok(text) => applied.push(text),
+                Err(e) => restart.push(format!(
+                    "equipment files not written to the store ({e}); they stay as they were \
+                     until the manifest is saved again or the daemon restarts"
+                )),
+            }
+        }
         for change in &changes.devices {
             match self.change_device(change).await {
                 Ok(text) => applied.push(text),
@@ -626,6 +640,39 @@ impl Supervisor {
             self.emit(SwapEvent::RestartNeeded { changes: restart })
                 .await;
         }
+    }
+
+    /// Devices' equipment files changed: the manifest in force takes them, the store's
+    /// equipment table is rewritten from it (through the daemon's writer) and the devices'
+    /// status reports them.
+    async fn change_equipment(
+        &mut self,
+        changed: &[(String, String, Equipment)],
+    ) -> Result<String, StoreError> {
+        let mut names = Vec::new();
+        for (lane, device, equipment) in changed {
+            let dev = self
+                .manifest
+                .lanes
+                .iter_mut()
+                .filter(|l| l.id == *lane)
+                .flat_map(|l| l.devices.iter_mut())
+                .find(|d| d.id == *device);
+            if let Some(dev) = dev {
+                dev.equipment = equipment.clone();
+            }
+            if let Some(h) = self.devices.get(&(lane.clone(), device.clone())) {
+                h.set_equipment(equipment.clone());
+            }
+            names.push(format!("{lane}/{device}"));
+        }
+        if let Some(writer) = &self.writer {
+            let site = self.manifest.clone();
+            writer
+                .write(move |tx| tx.put_site_equipment(&site).map(drop))
+                .await?;
+        }
+        Ok(format!("equipment file of {}", names.join(", ")))
     }
 
     /// A device's driver or settings changed: opens its (possibly other) driver with its new
