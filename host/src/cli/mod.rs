@@ -83,8 +83,9 @@ pub enum Command {
     /// Run the gate daemon for a site: the bus (embedded broker or an external one), every
     /// device, readings and device status out on the bus, commands in. Ctrl-C stops it.
     Run {
-        /// The site manifest.
-        #[arg(long, default_value = "manifests/site.toml")]
+        /// The site manifest file, e.g. manifests/sites/lane-a.toml (there is no default: a
+        /// daemon started on the wrong site would drive the wrong barriers).
+        #[arg(long, env = "KAKOU_SITE")]
         site: std::path::PathBuf,
         /// Async worker threads (default: half the cores, rounded up; the store writer, rules
         /// and the broker have threads of their own).
@@ -119,8 +120,9 @@ pub enum Command {
     /// Loads each device's driver, opens its link (serial, TCP, UDP, HTTP) and reports readings,
     /// rejected frames, online/offline and faults until Ctrl-C.
     Devices {
-        /// The site manifest.
-        #[arg(long, default_value = "manifests/site.toml")]
+        /// The site manifest file, e.g. manifests/sites/lane-a.toml (there is no default: a
+        /// daemon started on the wrong site would drive the wrong barriers).
+        #[arg(long, env = "KAKOU_SITE")]
         site: std::path::PathBuf,
     },
     /// Run the demo gate: three lanes (categories A, B, C) on simulated devices, the embedded

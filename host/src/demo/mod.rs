@@ -263,10 +263,41 @@ pub async fn run(
             t.passages, t.outcomes[0], t.outcomes[3], t.manual_actions
         );
     }
+    let kakou = invocation();
     let _ = writeln!(
         out,
-        "\nthe store is kept: kakou query passages --store {0}\n                   kakou stats efficiency --store {0}",
+        "\nthe store is kept: {kakou} query passages --store {0}\n                   {kakou} stats efficiency --store {0}",
         store_path.display()
     );
     Ok(tally)
+}
+
+/// How the user runs this `kakou` again: `kakou` when the running binary is the one found on
+/// `PATH`, else its own path (a binary in a build folder is not on `PATH`, and `kakou …` would
+/// not be found).
+fn invocation() -> String {
+    let Ok(me) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return "kakou".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .filter_map(|d| d.join("kakou").canonicalize().ok())
+            .next()
+            .is_some_and(|found| found == me)
+    });
+    if on_path {
+        "kakou".to_owned()
+    } else {
+        me.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod invocation_tests {
+    #[test]
+    fn a_binary_not_found_on_path_is_named_by_its_path() {
+        // The test binary is not `kakou` on PATH, so the hint names it by its path.
+        let me = std::env::current_exe().unwrap().canonicalize().unwrap();
+        assert_eq!(super::invocation(), me.display().to_string());
+    }
 }
