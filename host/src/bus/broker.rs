@@ -109,6 +109,11 @@ impl EmbeddedBroker {
         if let Some((user, password)) = credentials {
             cmd.args(["--user", user]).env(PASSWORD_ENV, password);
         }
+        // Its own process group: a signal to the daemon's group (Ctrl-C in a terminal,
+        // `timeout`, a shell's kill of the job) would otherwise reach the broker too, and the
+        // supervisor would take its exit for a crash and start it again while the daemon shuts
+        // down. The broker ends when the daemon closes its standard input, or dies.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::null())

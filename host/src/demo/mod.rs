@@ -243,9 +243,21 @@ pub async fn run(
         out,
         stopped.clone(),
     );
-    let tally = tokio::select! {
-        t = console => t?,
-        _ = tokio::signal::ctrl_c() => BTreeMap::new(),
+    // On Ctrl-C the console is told to stop like everything else and still returns what it
+    // counted, so the summary covers the trucks seen so far.
+    let tally = {
+        let mut console = std::pin::pin!(console);
+        let finished = tokio::select! {
+            t = &mut console => Some(t),
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        match finished {
+            Some(t) => t?,
+            None => {
+                let _ = stop.send(true);
+                console.await?
+            }
+        }
     };
     let _ = stop.send(true);
     if let Ok(Err(e)) = daemon.await {
