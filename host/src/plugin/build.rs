@@ -44,6 +44,25 @@ pub enum BuildError {
         /// The exit status.
         status: String,
     },
+    /// plugin.toml and the crate disagree on the version. The component describes itself
+    /// with the crate's version, so the load path would refuse the result.
+    #[error(
+        "{}: version {manifest} disagrees with the crate's {crate_version} in {}: the \
+         component reports the crate's version and the daemon refuses a plugin whose manifest \
+         says otherwise; set both to the same version",
+        manifest_path.display(),
+        cargo_toml.display()
+    )]
+    VersionMismatch {
+        /// The plugin manifest.
+        manifest_path: PathBuf,
+        /// Its version.
+        manifest: String,
+        /// The crate manifest.
+        cargo_toml: PathBuf,
+        /// The crate's version.
+        crate_version: String,
+    },
     /// The build finished but the component is not where it should be.
     #[error("the build of {package} produced no {}", path.display())]
     Missing {
@@ -59,7 +78,17 @@ pub enum BuildError {
 pub fn build(dir: &Path) -> Result<PathBuf, BuildError> {
     let manifest = PluginManifest::load(dir)?;
     let cargo_toml = dir.join("Cargo.toml");
-    let package = package_name(&cargo_toml)?;
+    let (package, crate_version) = package_name(&cargo_toml)?;
+    if let Some(v) = crate_version
+        && v != manifest.version.to_string()
+    {
+        return Err(BuildError::VersionMismatch {
+            manifest_path: manifest.path.clone(),
+            manifest: manifest.version.to_string(),
+            cargo_toml,
+            crate_version: v,
+        });
+    }
     ensure_target()?;
     let target_dir = target_dir(dir)?.join("wasm");
     let status = Command::new(cargo())
@@ -113,7 +142,9 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-fn package_name(cargo_toml: &Path) -> Result<String, BuildError> {
+/// The crate's name, and its version when the crate states one itself (not inherited from
+/// a workspace).
+fn package_name(cargo_toml: &Path) -> Result<(String, Option<String>), BuildError> {
     let not_a_crate = |reason: String| BuildError::NotACrate {
         path: cargo_toml.to_path_buf(),
         reason,
@@ -121,12 +152,17 @@ fn package_name(cargo_toml: &Path) -> Result<String, BuildError> {
     let text = std::fs::read_to_string(cargo_toml).map_err(|e| not_a_crate(e.to_string()))?;
     let value: toml::Table =
         toml::from_str(&text).map_err(|e| not_a_crate(e.message().to_owned()))?;
-    value
-        .get("package")
+    let package = value.get("package");
+    let name = package
         .and_then(|p| p.get("name"))
         .and_then(|n| n.as_str())
         .map(str::to_owned)
-        .ok_or_else(|| not_a_crate("no [package] name".into()))
+        .ok_or_else(|| not_a_crate("no [package] name".into()))?;
+    let version = package
+        .and_then(|p| p.get("version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    Ok((name, version))
 }
 
 /// The workspace's target directory, as cargo reports it.
@@ -192,5 +228,38 @@ fn ensure_target() -> Result<(), BuildError> {
         }
         // No rustup: the toolchain may still have the target; let cargo say if it does not.
         Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_version_the_crate_does_not_have_is_refused_before_building() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/rules/weight-check");
+        let dir = tempfile::tempdir().unwrap();
+        let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), &cargo).unwrap();
+        let manifest = std::fs::read_to_string(root.join("plugin.toml")).unwrap();
+        let crate_version = package_name(&dir.path().join("Cargo.toml"))
+            .unwrap()
+            .1
+            .expect("the crate states its version");
+        let edited = manifest.replacen(
+            &format!("version = \"{crate_version}\""),
+            "version = \"9.9.9\"",
+            1,
+        );
+        assert_ne!(edited, manifest, "the manifest names the crate's version");
+        std::fs::write(dir.path().join("plugin.toml"), edited).unwrap();
+        let e = build(dir.path()).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            matches!(e, BuildError::VersionMismatch { .. })
+                && text.contains("version 9.9.9 disagrees with the crate's")
+                && text.contains(&crate_version),
+            "{text}"
+        );
     }
 }
