@@ -196,10 +196,15 @@ impl SimLink {
                     Ok(Some("the daemon is not connected; bytes dropped".into()))
                 }
             }
-            Inner::Udp(s) => {
-                s.send(bytes).await.map_err(link_err)?;
-                Ok(None)
-            }
+            Inner::Udp(s) => match s.send(bytes).await {
+                Ok(_) => Ok(None),
+                // Nobody listens on the daemon's port yet (the kernel's "port unreachable" comes
+                // back as a refused send): a real tracker keeps sending, and so does this one.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(Some(
+                    "the daemon is not listening yet; datagram dropped".into(),
+                )),
+                Err(e) => Err(link_err(e)),
+            },
             Inner::Http => {
                 let LinkSpec::HttpPost(target) = &self.spec else {
                     return Ok(None);
@@ -297,5 +302,40 @@ fn read_master(mut master: std::fs::File, stop: &AtomicBool, tx: &mpsc::Unbounde
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_udp_device_keeps_sending_before_the_daemon_listens() {
+        // A port nobody listens on: taken and given back.
+        let addr = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("a free port");
+        let mut link = SimLink::open(&LinkSpec::Udp(addr.to_string()))
+            .await
+            .expect("open");
+        // The kernel answers the first datagram with "port unreachable"; the sends after it
+        // are refused. None of them may end the simulator.
+        let mut dropped = None;
+        for _ in 0..50 {
+            if let Some(note) = link.send(b"$GPRMC").await.expect("a send never fails") {
+                dropped = Some(note);
+                break;
+            }
+        }
+        assert_eq!(
+            dropped.as_deref(),
+            Some("the daemon is not listening yet; datagram dropped")
+        );
+        // Once the daemon listens, datagrams arrive.
+        let daemon = UdpSocket::bind(addr).await.expect("rebind");
+        assert_eq!(link.send(b"$GPRMC").await.expect("send"), None);
+        let mut buf = [0u8; 16];
+        let n = daemon.recv(&mut buf).await.expect("recv");
+        assert_eq!(&buf[..n], b"$GPRMC");
     }
 }
