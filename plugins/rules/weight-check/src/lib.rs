@@ -60,6 +60,18 @@ fn declared(passage: &Passage, host: &dyn Lookups) -> Option<f64> {
     (!weights.is_empty()).then(|| weights.iter().sum())
 }
 
+/// No document the passage relies on declares a weight: an operator looks at the papers.
+fn undeclared(verdict: &mut Verdict) {
+    verdict.check(
+        Check::new(
+            "weight.declared",
+            CheckResult::Unknown,
+            "no release document declares a cargo weight",
+        ),
+        Outcome::Manual,
+    );
+}
+
 /// The weight comparison itself: a legality criterion like any other, so
 /// `check.weight.tolerance` sets what a mismatch leads to.
 const TOLERANCE: checks::Code = checks::Code::new(
@@ -135,16 +147,7 @@ impl Rules for WeightCheck {
                              readings): declared {kg} kg, not compared"
                         ),
                     )),
-                    None => {
-                        verdict.check(
-                            Check::new(
-                                "weight.declared",
-                                CheckResult::Unknown,
-                                "no release document declares a cargo weight",
-                            ),
-                            Outcome::Manual,
-                        );
-                    }
+                    None => undeclared(&mut verdict),
                 }
                 return Ok(verdict);
             }
@@ -161,14 +164,7 @@ impl Rules for WeightCheck {
         let gross = weight.kg;
 
         let Some(declared_kg) = declared_kg else {
-            verdict.check(
-                Check::new(
-                    "weight.declared",
-                    CheckResult::Unknown,
-                    "no release document declares a cargo weight",
-                ),
-                Outcome::Manual,
-            );
+            undeclared(&mut verdict);
             return Ok(verdict);
         };
 
